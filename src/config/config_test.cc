@@ -1,0 +1,75 @@
+#include <cstdio>
+#include <fstream>
+
+#include <boost/json.hpp>
+#include <gtest/gtest.h>
+
+#include "config/daemon_config.h"
+#include "config/function_config.h"
+
+namespace hearth::config {
+namespace {
+
+TEST(FunctionConfigTest, JsonRoundTripKeepsEveryField) {
+  FunctionConfig c;
+  c.name = "f";
+  c.runtime = "provided.al2023";
+  c.handler = "bootstrap";
+  c.memory_mb = 256;
+  c.timeout_s = 30;
+  c.environment = {{"A", "1"}, {"B", "two"}};
+  c.code_sha256_hex = "abc";
+  c.code_size = 42;
+  c.layers = {"arn:x:1"};
+  auto back = FromJson(ToJson(c));
+  ASSERT_TRUE(back.has_value());
+  EXPECT_EQ(back->name, "f");
+  EXPECT_EQ(back->memory_mb, 256);
+  EXPECT_EQ(back->timeout_s, 30);
+  EXPECT_EQ(back->environment.at("B"), "two");
+  EXPECT_EQ(back->code_size, 42);
+  EXPECT_EQ(back->layers.size(), 1u);
+}
+
+TEST(FunctionConfigTest, RejectsNameless) {
+  EXPECT_FALSE(FromJson(boost::json::object{{"runtime", "x"}}).has_value());
+}
+
+TEST(DaemonConfigTest, ListenAddress) {
+  DaemonConfig c;
+  EXPECT_TRUE(ParseListenAddress("127.0.0.1:8080", &c).ok());
+  EXPECT_EQ(c.listen_host, "127.0.0.1");
+  EXPECT_EQ(c.listen_port, 8080);
+  EXPECT_FALSE(ParseListenAddress("nope", &c).ok());
+  EXPECT_FALSE(ParseListenAddress("h:99999", &c).ok());
+  EXPECT_FALSE(ParseListenAddress("h:12x", &c).ok());
+}
+
+TEST(DaemonConfigTest, FileRejectsUnknownKeys) {
+  std::string path = ::testing::TempDir() + "/hearth_cfg.json";
+  {
+    std::ofstream(path) << R"({"listen":"127.0.0.1:7000","max_environments":3,"idle_timeout_ms":50})";
+  }
+  DaemonConfig c;
+  ASSERT_TRUE(LoadDaemonConfigFile(path, &c).ok());
+  EXPECT_EQ(c.listen_port, 7000);
+  EXPECT_EQ(c.max_environments, 3);
+  EXPECT_EQ(c.idle_timeout.count(), 50);
+  {
+    std::ofstream(path) << R"({"listne":"x"})";
+  }
+  Status st = LoadDaemonConfigFile(path, &c);
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("listne"), std::string::npos);
+  std::remove(path.c_str());
+}
+
+TEST(DaemonConfigTest, ValidateCatchesBadValues) {
+  DaemonConfig c;
+  EXPECT_TRUE(c.Validate().ok());
+  c.isolation = "vm";
+  EXPECT_FALSE(c.Validate().ok());
+}
+
+}  // namespace
+}  // namespace hearth::config

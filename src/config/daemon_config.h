@@ -1,0 +1,50 @@
+#pragma once
+// The daemon's configuration: flags (`hearth serve --...`) and the config file (JSON) parse into
+// this one struct, validated once by Validate(). Every field documents its default.
+
+#include <chrono>
+#include <string>
+
+#include "common/status.h"
+
+namespace hearth::config {
+
+struct DaemonConfig {
+  // Address of the Lambda API. Default: 127.0.0.1:9000
+  std::string listen_host = "127.0.0.1";
+  int listen_port = 9000;
+  // Where metadata (SQLite), code and logs live. Default: ./.hearth
+  std::string data_dir = ".hearth";
+  // Region and account used in ARNs. Default: us-east-1 / 000000000000
+  std::string region = "us-east-1";
+  std::string account_id = "000000000000";
+  // Threads running the event loop. Default: 1 (state is loop-confined; see architecture.md).
+  int io_threads = 1;
+  // Threads for blocking work (SQLite, unzip, process launch). Default: 4
+  int worker_threads = 4;
+  // Cap on execution environments alive on this host; beyond it invokes get 429. Default: 256
+  int max_environments = 256;
+  // An idle environment is shut down after this long. Default: 300 s
+  std::chrono::milliseconds idle_timeout{std::chrono::seconds(300)};
+  // Init phase limit. Default: 10 s (Lambda's on-demand limit)
+  std::chrono::milliseconds init_timeout{std::chrono::seconds(10)};
+  // Between SIGTERM and SIGKILL at shutdown. Default: 500 ms
+  std::chrono::milliseconds shutdown_grace{std::chrono::milliseconds(500)};
+  // Total stored code (zips) across functions; CodeStorageExceededException beyond. Default: 75 GB
+  int64_t code_storage_limit_bytes = 80530636800;
+  // Isolation: "process" (plain child processes; functions are NOT isolated). Default: process
+  std::string isolation = "process";
+  // Log level: trace, debug, info, warn, error. Default: info
+  std::string log_level = "info";
+
+  Status Validate() const;
+};
+
+// Reads a JSON config file whose keys are the field names above (durations in milliseconds with
+// a "_ms" suffix, e.g. "idle_timeout_ms"). Unknown keys are an error so typos are not silent.
+Status LoadDaemonConfigFile(const std::string& path, DaemonConfig* cfg);
+
+// Parses "HOST:PORT" into cfg->listen_host/listen_port.
+Status ParseListenAddress(const std::string& hostport, DaemonConfig* cfg);
+
+}  // namespace hearth::config

@@ -1,0 +1,55 @@
+#pragma once
+// The metadata store's door. The embedded default is SQLite (sqlite_store.h); a PostgreSQL
+// backend for clusters implements the same interface later.
+//
+// Thread safety: implementations are safe to call from several threads at once. Every call may
+// block on disk: call it from a worker thread, never from the event loop.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+#include "config/function_config.h"
+
+namespace hearth::store {
+
+class MetadataStore {
+ public:
+  virtual ~MetadataStore() = default;
+
+  // Adds a function whose $LATEST is `latest`. AlreadyExists if the name is taken.
+  virtual Status CreateFunction(const config::FunctionConfig& latest) = 0;
+
+  // $LATEST of the named function. NotFound if there is none.
+  virtual Result<config::FunctionConfig> GetFunction(std::string_view name) = 0;
+
+  // Replaces $LATEST. If `expected_revision_id` is non-empty and differs from the stored
+  // revision, nothing changes and FailedPrecondition is returned. NotFound if absent.
+  virtual Status UpdateFunction(const config::FunctionConfig& latest,
+                                std::string_view expected_revision_id) = 0;
+
+  // Removes the function and everything it owns. NotFound if absent.
+  virtual Status DeleteFunction(std::string_view name) = 0;
+
+  // Functions in name order, starting strictly after `after_name` ("" = from the start), at most
+  // `limit` of them.
+  virtual Result<std::vector<config::FunctionConfig>> ListFunctions(std::string_view after_name,
+                                                                    int limit) = 0;
+
+  // Number of functions and the total zip bytes they reference (GetAccountSettings).
+  struct Usage {
+    int64_t function_count = 0;
+    int64_t total_code_size = 0;
+  };
+  virtual Result<Usage> GetUsage() = 0;
+
+  // Every code digest (hex) still referenced by some function: the code store keeps these.
+  virtual Result<std::vector<std::string>> ReferencedCode() = 0;
+};
+
+using MetadataStorePtr = std::unique_ptr<MetadataStore>;
+
+}  // namespace hearth::store
