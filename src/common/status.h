@@ -78,10 +78,22 @@ using Result = std::expected<T, Status>;
 // The one place errno becomes a Status: "context: strerror(err)".
 Status PosixError(std::string_view context, int err);
 
-#define HEARTH_RETURN_IF_ERROR(expr)      \
-  do {                                    \
-    ::hearth::Status _st = (expr);        \
-    if (!_st.ok()) return _st;            \
+namespace internal {
+// Lets HEARTH_RETURN_IF_ERROR return from functions yielding Status or Result<T>.
+struct ErrorReturn {
+  Status st;
+  operator Status() && { return std::move(st); }
+  template <class T>
+  operator std::expected<T, Status>() && {
+    return std::unexpected(std::move(st));
+  }
+};
+}  // namespace internal
+
+#define HEARTH_RETURN_IF_ERROR(expr)                              \
+  do {                                                            \
+    ::hearth::Status _st = (expr);                                \
+    if (!_st.ok()) return ::hearth::internal::ErrorReturn{std::move(_st)}; \
   } while (0)
 
 }  // namespace hearth

@@ -1,0 +1,168 @@
+#pragma once
+// Hearth runtime client: the Lambda Runtime API (2018-06-01) from inside a function.
+//
+// A custom runtime (`bootstrap`) links this library and either calls RunHandler() with a handler,
+// or drives the loop itself through Runtime:
+//
+//   int main() {
+//     return hearth::runtime::RunHandler([](const hearth::runtime::InvocationRequest& req) {
+//       return hearth::runtime::InvocationResponse::Success(req.payload);
+//     });
+//   }
+//
+// Dependencies: the C++17 standard library and POSIX sockets only (the library speaks HTTP/1.1
+// itself over one keep-alive TCP connection with TCP_NODELAY). Nothing here throws.
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "hearth/runtime/json.h"
+#include "hearth/runtime/result.h"
+
+namespace hearth::runtime {
+
+// One invocation, as delivered by GET /runtime/invocation/next.
+struct InvocationRequest {
+  // The invoke payload, byte for byte.
+  std::string payload;
+  // Lambda-Runtime-Aws-Request-Id; used in the response/error paths.
+  std::string request_id;
+  // Lambda-Runtime-Invoked-Function-Arn: the ARN exactly as the caller addressed the function.
+  std::string invoked_function_arn;
+  // Lambda-Runtime-Trace-Id (X-Ray header); RunHandler copies it into env _X_AMZN_TRACE_ID.
+  std::string trace_id;
+  // Lambda-Runtime-Client-Context: JSON text (already base64-decoded), empty when absent.
+  std::string client_context;
+  // Lambda-Runtime-Cognito-Identity: JSON text, empty when absent.
+  std::string cognito_identity;
+  // Lambda-Runtime-Aws-Tenant-Id, empty when absent.
+  std::string tenant_id;
+  // Content-Type of the payload. Default: "application/json".
+  std::string content_type;
+  // Lambda-Runtime-Deadline-Ms: absolute deadline in milliseconds since the Unix epoch.
+  // 0 when the server sent no deadline.
+  int64_t deadline_ms = 0;
+
+  // Time left until deadline_ms by the system clock (negative once the deadline has passed).
+  // With no deadline (deadline_ms == 0) returns std::chrono::milliseconds::max().
+  std::chrono::milliseconds RemainingTime() const;
+};
+
+// What a handler returns: a result payload, or a failure reported through the /error endpoint.
+class InvocationResponse {
+ public:
+  // A successful result; `payload` is posted unchanged with the given Content-Type.
+  static InvocationResponse Success(std::string payload,
+                                    std::string content_type = "application/json");
+
+  // A function error. The posted body is
+  //   {"errorMessage":"...","errorType":"...","stackTrace":["...",...]}
+  // (valid JSON whatever bytes the strings hold) and `error_type` also goes in the
+  // Lambda-Runtime-Function-Error-Type header. Convention for types: "Category.Reason".
+  static InvocationResponse Failure(std::string error_type, std::string error_message,
+                                    std::vector<std::string> stack_trace = {});
+
+  bool success() const { return success_; }
+  // The body to post: the result payload, or the error JSON for a failure.
+  const std::string& payload() const { return payload_; }
+  const std::string& content_type() const { return content_type_; }
+  // Empty for a success.
+  const std::string& error_type() const { return error_type_; }
+
+ private:
+  InvocationResponse(bool success, std::string payload, std::string content_type,
+                     std::string error_type);
+
+  bool success_;
+  std::string payload_;
+  std::string content_type_;
+  std::string error_type_;
+};
+
+// Builds the Runtime API error body {"errorMessage":..,"errorType":..,"stackTrace":[..]}.
+std::string MakeErrorJson(std::string_view error_type, std::string_view error_message,
+                          const std::vector<std::string>& stack_trace = {});
+
+// A client of one Runtime API endpoint. Not thread-safe: one Runtime per thread (the Runtime API
+// serves one invocation at a time per environment anyway). Movable, not copyable.
+//
+// Every call sends one HTTP request on a kept-alive connection. If the connection is lost (EOF,
+// ECONNRESET, refused) the call reconnects and resends, up to Options::max_retries times with a
+// doubling backoff, then fails with kConnectionLost or kUnavailable. A reused connection that
+// turns out to be closed by the server is retried at once, without backoff.
+class Runtime {
+ public:
+  struct Options {
+    // Reconnect attempts per call after the first try. Default: 5.
+    int max_retries = 5;
+    // Pause before the first backoff retry; doubled for each later one. Default: 10 ms
+    // (5 retries wait 10+20+40+80+160 ms in total).
+    std::chrono::milliseconds initial_backoff{10};
+    // Value of the User-Agent header. Default: "hearth-runtime/0.1".
+    std::string user_agent = "hearth-runtime/0.1";
+  };
+
+  // Reads AWS_LAMBDA_RUNTIME_API ("host:port", "[v6addr]:port"; an "http://" prefix is
+  // tolerated). Fails with kInvalidArgument when it is unset or malformed, or when the host
+  // cannot be resolved. Does not connect yet.
+  static Result<Runtime> FromEnvironment(Options options);
+  static Result<Runtime> FromEnvironment();
+  // Same, for an explicit "host:port" endpoint.
+  static Result<Runtime> Create(std::string_view endpoint, Options options);
+  static Result<Runtime> Create(std::string_view endpoint);
+
+  Runtime(Runtime&& other) noexcept;
+  Runtime& operator=(Runtime&& other) noexcept;
+  Runtime(const Runtime&) = delete;
+  Runtime& operator=(const Runtime&) = delete;
+  ~Runtime();
+
+  // GET /runtime/invocation/next: blocks, with no timeout, until the next invocation exists.
+  // Fails with kHttpStatus for any status but 2xx (500: the environment is broken and the runtime
+  // should exit), kProtocol if the request id is missing or the deadline is not a number.
+  Result<InvocationRequest> Next();
+
+  // POST /runtime/invocation/{id}/response with the payload and Content-Type of `response`.
+  // A failure response is forwarded to PostError(). Fails with kHttpStatus on a non-2xx answer
+  // (400 unknown id, 403 already answered, 413 payload too large...).
+  Status PostResponse(const std::string& request_id, const InvocationResponse& response);
+
+  // POST /runtime/invocation/{id}/error with header Lambda-Runtime-Function-Error-Type and the
+  // error JSON body. REQUIRES: !response.success() (else kInvalidArgument, nothing is sent).
+  Status PostError(const std::string& request_id, const InvocationResponse& response);
+
+  // POST /runtime/init/error: initialisation failed; the runtime should exit afterwards.
+  Status PostInitError(const std::string& error_type, const std::string& error_message,
+                       const std::vector<std::string>& stack_trace = {});
+
+  // "host:port" this runtime talks to.
+  const std::string& endpoint() const;
+
+ private:
+  class Impl;
+  explicit Runtime(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+using Handler = std::function<InvocationResponse(const InvocationRequest&)>;
+
+// The standard runtime loop: Next() -> set env _X_AMZN_TRACE_ID (unset it when the invocation
+// has no trace id) -> handler -> PostResponse()/PostError() -> Next() ...
+//
+// A handler that throws is reported as a function error whose errorType is the demangled
+// exception type ("std::runtime_error") and whose errorMessage is what(). A post the server
+// rejects (e.g. 413 payload too large) is logged to stderr and the loop goes on.
+//
+// Returns 0 when the Runtime API is gone for good (nothing accepts connections any more, after
+// the retries). Returns 1 when it gives up otherwise: connections keep breaking after the retries,
+// `next` answers a non-2xx status (500 means "exit now") or garbage, or AWS_LAMBDA_RUNTIME_API is
+// unusable. Diagnostics go to stderr prefixed "hearth-runtime: ".
+int RunHandler(Handler handler);
+int RunHandler(Runtime& runtime, const Handler& handler);
+
+}  // namespace hearth::runtime

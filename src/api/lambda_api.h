@@ -1,0 +1,87 @@
+#pragma once
+// The Lambda REST API (2015-03-31 and the other dated paths of section 4) plus Hearth's own
+// small /hearth/v1 API used by the CLI (logs, code download, health).
+//
+// Every request is answered; failures use Lambda's error shape through ToApiError(), the one
+// Status -> HTTP mapping. Blocking work (store, code store, log reads, JSON parsing of large
+// bodies) runs on the worker pool; registry and environment state stay on the event loop.
+//
+// Threading: Handle() runs on the event loop.
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <memory>
+#include <set>
+#include <string>
+
+#include "artifacts/code_store.h"
+#include "common/clock.h"
+#include "config/daemon_config.h"
+#include "http/server.h"
+#include "invoke/invoker.h"
+#include "invoke/registry.h"
+#include "scheduler/manager.h"
+#include "store/metadata_store.h"
+#include "telemetry/log_sink.h"
+
+namespace hearth::api {
+
+struct ApiContext {
+  const config::DaemonConfig* config = nullptr;
+  boost::asio::any_io_executor loop;
+  boost::asio::thread_pool* workers = nullptr;
+  store::MetadataStore* store = nullptr;
+  artifacts::CodeStore* code = nullptr;
+  invoke::FunctionRegistry* registry = nullptr;
+  scheduler::EnvironmentManager* manager = nullptr;
+  invoke::Invoker* invoker = nullptr;
+  telemetry::LogSink* logs = nullptr;
+  const Clock* clock = nullptr;
+};
+
+class LambdaApi {
+ public:
+  explicit LambdaApi(ApiContext ctx) : ctx_(ctx) {}
+
+  boost::asio::awaitable<http::Response> Handle(http::Request& req);
+
+  // Body limits per operation and the 413 answers, for the HTTP server.
+  std::shared_ptr<http::ConnectionOptions> ConnectionOptions() const;
+
+ private:
+  using Response = http::Response;
+  using Request = http::Request;
+  using Awaitable = boost::asio::awaitable<Response>;
+
+  Awaitable CreateFunction(Request& req, const std::string& rid);
+  Awaitable GetFunction(Request& req, const std::string& rid, const std::string& ref,
+                        const std::string& qualifier, bool config_only);
+  Awaitable ListFunctions(Request& req, const std::string& rid, const std::string& marker,
+                          const std::string& max_items);
+  Awaitable UpdateCode(Request& req, const std::string& rid, const std::string& ref);
+  Awaitable UpdateConfiguration(Request& req, const std::string& rid, const std::string& ref);
+  Awaitable DeleteFunction(Request& req, const std::string& rid, const std::string& ref,
+                           const std::string& qualifier);
+  Awaitable Invoke(Request& req, const std::string& rid, const std::string& ref,
+                   const std::string& qualifier);
+  Awaitable AccountSettings(Request& req, const std::string& rid);
+  Awaitable ReadLogs(Request& req, const std::string& rid, const std::string& ref,
+                     const std::string& offset, const std::string& limit);
+  Awaitable DownloadCode(Request& req, const std::string& rid, const std::string& digest);
+
+  // Resolves a path's function reference (name, partial or full ARN) and query qualifier.
+  Result<struct FunctionRef> ResolveRef(const std::string& ref, const std::string& qualifier) const;
+  Response Error(const Request& req, const std::string& rid, const Status& st) const;
+  Response Json(const Request& req, const std::string& rid, int status,
+                const boost::json::value& v) const;
+  std::string Arn(const std::string& name, const std::string& qualifier = "") const;
+  // Claims the per-function write slot (one control-plane write at a time per function, as
+  // Lambda's "update in progress"); Conflict when taken.
+  Status BeginWrite(const std::string& name);
+  void EndWrite(const std::string& name) { writing_.erase(name); }
+
+  ApiContext ctx_;
+  std::set<std::string> writing_;
+};
+
+}  // namespace hearth::api

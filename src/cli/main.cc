@@ -1,0 +1,95 @@
+// hearth: the daemon (`hearth serve`) and the everyday CLI in one binary.
+
+#include <cstdlib>
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+
+#include "cli/commands.h"
+#include "config/daemon_config.h"
+#include "daemon/serve.h"
+
+int main(int argc, char** argv) {
+  using namespace hearth;
+  CLI::App app{"Hearth: AWS Lambda functions on your own machines.\n"
+               "`hearth serve` runs the daemon (the Lambda API on 127.0.0.1:9000 by default); the other\n"
+               "commands talk to a running daemon over that API, as the AWS CLI and SDKs do."};
+  app.require_subcommand(1);
+  std::string endpoint = std::getenv("HEARTH_ENDPOINT") ? std::getenv("HEARTH_ENDPOINT") : "http://127.0.0.1:9000";
+  app.add_option("--endpoint", endpoint, "Daemon address for client commands (env HEARTH_ENDPOINT)")
+      ->capture_default_str();
+
+  config::DaemonConfig cfg;
+  std::string listen, config_file;
+  int64_t idle_ms = -1;
+  auto* serve = app.add_subcommand("serve", "Run the Hearth daemon");
+  serve->add_option("--config", config_file, "JSON config file (keys as in docs/architecture.md); flags win");
+  serve->add_option("--listen", listen, "HOST:PORT of the Lambda API (default 127.0.0.1:9000)");
+  serve->add_option("--data-dir", cfg.data_dir, "Where metadata, code and logs live (default ./.hearth)");
+  serve->add_option("--region", cfg.region, "Region in ARNs (default us-east-1)");
+  serve->add_option("--account-id", cfg.account_id, "12-digit account in ARNs (default 000000000000)");
+  serve->add_option("--max-environments", cfg.max_environments,
+                    "Execution environments this host may hold; beyond, invokes get 429 (default 256)");
+  serve->add_option("--idle-timeout-ms", idle_ms, "Idle environments are shut down after this (default 300000)");
+  serve->add_option("--workers", cfg.worker_threads, "Threads for blocking work (default 4)");
+  serve->add_option("--isolation", cfg.isolation, "process: plain child processes, NOT isolated (default)");
+  serve->add_option("--log-level", cfg.log_level, "trace|debug|info|warn|error (default info)");
+
+  cli::InvokeOptions inv;
+  auto* invoke = app.add_subcommand("invoke", "Invoke a function and print its answer");
+  invoke->add_option("name", inv.name, "Function name or ARN")->required();
+  invoke->add_option("--payload,-p", inv.payload, "JSON payload, or @file (default {})");
+  invoke->add_option("--qualifier,-q", inv.qualifier, "Version or alias");
+  invoke->add_flag("--logs,-l", inv.tail, "Also print the invocation's log tail to stderr");
+
+  bool json_out = false;
+  auto* functions = app.add_subcommand("functions", "List functions");
+  functions->add_flag("--json", json_out, "Print the raw ListFunctions JSON");
+
+  std::string log_name;
+  bool follow = false;
+  auto* logs = app.add_subcommand("logs", "Print a function's logs");
+  logs->add_option("name", log_name, "Function name")->required();
+  logs->add_flag("--follow,-f", follow, "Keep printing new lines");
+
+  CLI11_PARSE(app, argc, argv);
+
+  if (serve->parsed()) {
+    // Order: defaults < config file < flags.
+    config::DaemonConfig flags = cfg;
+    if (!config_file.empty()) {
+      config::DaemonConfig from_file;
+      if (Status st = config::LoadDaemonConfigFile(config_file, &from_file); !st.ok()) {
+        std::cerr << "hearth: " << st.message() << "\n";
+        return 2;
+      }
+      config::DaemonConfig defaults;
+      // Flags that were given override the file.
+      if (serve->count("--data-dir")) from_file.data_dir = flags.data_dir;
+      if (serve->count("--region")) from_file.region = flags.region;
+      if (serve->count("--account-id")) from_file.account_id = flags.account_id;
+      if (serve->count("--max-environments")) from_file.max_environments = flags.max_environments;
+      if (serve->count("--workers")) from_file.worker_threads = flags.worker_threads;
+      if (serve->count("--isolation")) from_file.isolation = flags.isolation;
+      if (serve->count("--log-level")) from_file.log_level = flags.log_level;
+      cfg = from_file;
+    }
+    if (!listen.empty()) {
+      if (Status st = config::ParseListenAddress(listen, &cfg); !st.ok()) {
+        std::cerr << "hearth: " << st.message() << "\n";
+        return 2;
+      }
+    }
+    if (idle_ms >= 0) cfg.idle_timeout = std::chrono::milliseconds(idle_ms);
+    if (Status st = cfg.Validate(); !st.ok()) {
+      std::cerr << "hearth: " << st.message() << "\n";
+      return 2;
+    }
+    return daemon::Serve(cfg);
+  }
+  cli::Client client(endpoint);
+  if (invoke->parsed()) return cli::RunInvoke(client, inv);
+  if (functions->parsed()) return cli::RunFunctions(client, json_out);
+  if (logs->parsed()) return cli::RunLogs(client, log_name, follow);
+  return 2;
+}

@@ -1,0 +1,164 @@
+#include "daemon/serve.h"
+
+#include <signal.h>
+
+#include <filesystem>
+#include <thread>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <spdlog/spdlog.h>
+
+#include "api/lambda_api.h"
+#include "artifacts/code_store.h"
+#include "http/server.h"
+#include "invoke/invoker.h"
+#include "invoke/registry.h"
+#include "sandbox/process_launcher.h"
+#include "scheduler/manager.h"
+#include "store/sqlite_store.h"
+#include "telemetry/log_sink.h"
+
+namespace hearth::daemon {
+
+namespace asio = boost::asio;
+namespace fs = std::filesystem;
+
+namespace {
+
+// Loads every function's $LATEST into the registry and drops code nobody references.
+Status LoadRegistry(store::MetadataStore& store, artifacts::CodeStore& code, invoke::FunctionRegistry& registry) {
+  std::string after;
+  for (;;) {
+    auto page = store.ListFunctions(after, 500);
+    if (!page) return page.error();
+    if (page->empty()) break;
+    for (auto& cfg : *page) {
+      auto stored = code.Get(cfg.code_sha256_hex);
+      if (!stored) {
+        spdlog::error("function {}: its code {} is missing from the code store ({}); invokes will fail",
+                      cfg.name, cfg.code_sha256_hex, stored.error().ToString());
+        registry.Put(invoke::FunctionEntry{cfg, fs::path()});
+      } else {
+        registry.Put(invoke::FunctionEntry{cfg, stored->dir});
+      }
+      after = cfg.name;
+    }
+  }
+  auto keep = store.ReferencedCode();
+  if (!keep) return keep.error();
+  return code.GarbageCollect(*keep);
+}
+
+}  // namespace
+
+int Serve(const config::DaemonConfig& cfg) {
+  spdlog::set_level(spdlog::level::from_str(cfg.log_level));
+  ::signal(SIGPIPE, SIG_IGN);
+  std::error_code fec;
+  const fs::path data = fs::absolute(cfg.data_dir);
+  fs::create_directories(data, fec);
+  if (fec) {
+    spdlog::critical("cannot create data dir '{}': {}", data.string(), fec.message());
+    return 1;
+  }
+  auto store = store::OpenSqliteStore(data / "hearth.db");
+  if (!store) {
+    spdlog::critical("cannot open the metadata store: {}", store.error().ToString());
+    return 1;
+  }
+  auto code = artifacts::OpenCodeStore(data / "code");
+  if (!code) {
+    spdlog::critical("cannot open the code store: {}", code.error().ToString());
+    return 1;
+  }
+  auto launcher = sandbox::NewProcessLauncher(data / "run");
+  if (Status st = launcher->SweepLeftovers(); !st.ok()) {
+    spdlog::critical("cannot sweep leftovers of a previous run: {}", st.ToString());
+    return 1;
+  }
+  invoke::FunctionRegistry registry;
+  if (Status st = LoadRegistry(**store, **code, registry); !st.ok()) {
+    spdlog::critical("cannot load functions: {}", st.ToString());
+    return 1;
+  }
+  telemetry::LogSink logs(data / "logs");
+  SystemClock clock;
+
+  asio::io_context loop(1);
+  asio::thread_pool workers(static_cast<std::size_t>(cfg.worker_threads));
+
+  scheduler::EnvironmentContext ectx;
+  ectx.loop = loop.get_executor();
+  ectx.workers = &workers;
+  ectx.launcher = launcher.get();
+  ectx.logs = &logs;
+  ectx.clock = &clock;
+  ectx.region = cfg.region;
+  ectx.init_timeout = cfg.init_timeout;
+  ectx.shutdown_grace = cfg.shutdown_grace;
+  scheduler::EnvironmentManager manager(ectx, scheduler::ManagerOptions{cfg.max_environments, cfg.idle_timeout});
+  invoke::Invoker invoker(registry, manager, cfg.region, cfg.account_id);
+
+  api::ApiContext actx;
+  actx.config = &cfg;
+  actx.loop = loop.get_executor();
+  actx.workers = &workers;
+  actx.store = store->get();
+  actx.code = code->get();
+  actx.registry = &registry;
+  actx.manager = &manager;
+  actx.invoker = &invoker;
+  actx.logs = &logs;
+  actx.clock = &clock;
+  api::LambdaApi lambda_api(actx);
+
+  asio::ip::tcp::acceptor acceptor(loop);
+  boost::system::error_code ec;
+  auto addr = asio::ip::make_address(cfg.listen_host, ec);
+  if (ec) {
+    spdlog::critical("bad listen host '{}': {}", cfg.listen_host, ec.message());
+    return 1;
+  }
+  asio::ip::tcp::endpoint ep(addr, static_cast<unsigned short>(cfg.listen_port));
+  acceptor.open(ep.protocol(), ec);
+  if (!ec) acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor.bind(ep, ec);
+  if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    spdlog::critical("cannot listen on {}:{}: {}", cfg.listen_host, cfg.listen_port, ec.message());
+    return 1;
+  }
+  auto handler = std::make_shared<http::Handler>([&lambda_api](http::Request& req) { return lambda_api.Handle(req); });
+  auto opts = lambda_api.ConnectionOptions();
+  asio::co_spawn(loop, http::AcceptLoop(acceptor, handler, opts), asio::detached);
+  manager.Start();
+
+  const auto bound = acceptor.local_endpoint(ec);
+  spdlog::warn("isolation: process — functions run as plain child processes and are NOT isolated "
+               "from each other or from this host");
+  spdlog::info("hearth {} listening on http://{}:{} (data: {}, {} functions)", "0.1.0",
+               bound.address().to_string(), bound.port(), data.string(), registry.size());
+
+  asio::signal_set signals(loop, SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code& e, int sig) {
+    if (e) return;
+    spdlog::info("signal {}: shutting down", sig);
+    boost::system::error_code ignored;
+    acceptor.close(ignored);
+    manager.ShutdownAll();
+    // Give runtimes their SIGTERM grace, then stop.
+    auto timer = std::make_shared<asio::steady_timer>(loop, cfg.shutdown_grace + std::chrono::milliseconds(100));
+    timer->async_wait([&loop, timer](const boost::system::error_code&) { loop.stop(); });
+  });
+  loop.run();
+  workers.join();
+  spdlog::info("stopped");
+  return 0;
+}
+
+}  // namespace hearth::daemon

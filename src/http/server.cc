@@ -1,0 +1,97 @@
+#include "http/server.h"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+
+namespace hearth::http {
+
+namespace {
+constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
+}
+
+Response MakeResponse(const Request& req, bhttp::status status, std::string body,
+                      std::string_view content_type) {
+  Response res{status, req.version()};
+  if (!content_type.empty()) res.set(bhttp::field::content_type, content_type);
+  res.keep_alive(req.keep_alive());
+  res.body() = std::move(body);
+  res.prepare_payload();
+  return res;
+}
+
+asio::awaitable<void> ServeConnection(asio::ip::tcp::socket socket, std::shared_ptr<Handler> handler,
+                                      std::shared_ptr<const ConnectionOptions> opts) {
+  boost::system::error_code ignored;
+  socket.set_option(asio::ip::tcp::no_delay(true), ignored);
+  beast::tcp_stream stream(std::move(socket));
+  beast::flat_buffer buffer;
+  const bool timed = opts->idle_timeout.count() > 0;
+  for (;;) {
+    bhttp::request_parser<bhttp::string_body> parser;
+    parser.header_limit(opts->header_limit);
+    if (timed) stream.expires_after(opts->idle_timeout);
+    auto [ec, n] = co_await bhttp::async_read_header(stream, buffer, parser, kNoThrow);
+    if (ec) {
+      if (ec != bhttp::error::end_of_stream && ec != asio::error::eof &&
+          ec != asio::error::connection_reset && ec != asio::error::operation_aborted &&
+          ec != beast::error::timeout && opts->on_bad_request) {
+        Response bad = opts->on_bad_request();
+        bad.keep_alive(false);
+        co_await bhttp::async_write(stream, bad, kNoThrow);
+      }
+      break;
+    }
+    parser.body_limit(opts->body_limit(parser.get().base()));
+    if (!parser.is_done()) {
+      auto [ec2, n2] = co_await bhttp::async_read(stream, buffer, parser, kNoThrow);
+      if (ec2 == bhttp::error::body_limit) {
+        Response res = opts->on_too_large(parser.get().base());
+        res.keep_alive(false);
+        co_await bhttp::async_write(stream, res, kNoThrow);
+        break;
+      }
+      if (ec2) {
+        if (opts->on_bad_request && ec2 != asio::error::eof && ec2 != bhttp::error::end_of_stream &&
+            ec2 != asio::error::connection_reset) {
+          Response bad = opts->on_bad_request();
+          bad.keep_alive(false);
+          co_await bhttp::async_write(stream, bad, kNoThrow);
+        }
+        break;
+      }
+    }
+    Request req = parser.release();
+    if (timed) stream.expires_never();
+    Response res = co_await (*handler)(req);
+    if (timed) stream.expires_after(opts->idle_timeout);
+    bool keep = res.keep_alive();
+    auto [wec, wn] = co_await bhttp::async_write(stream, res, kNoThrow);
+    if (wec || !keep) break;
+  }
+  stream.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+  stream.socket().close(ignored);
+}
+
+asio::awaitable<void> AcceptLoop(asio::ip::tcp::acceptor& acceptor, std::shared_ptr<Handler> handler,
+                                 std::shared_ptr<const ConnectionOptions> opts) {
+  for (;;) {
+    auto [ec, socket] = co_await acceptor.async_accept(kNoThrow);
+    if (ec) {
+      if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
+      // EMFILE and friends: keep serving the connections we have rather than spinning.
+      if (ec == asio::error::no_descriptors || ec == asio::error::no_buffer_space) {
+        asio::steady_timer t(acceptor.get_executor(), std::chrono::milliseconds(50));
+        co_await t.async_wait(kNoThrow);
+      }
+      continue;
+    }
+    asio::co_spawn(acceptor.get_executor(), ServeConnection(std::move(socket), handler, opts),
+                   asio::detached);
+  }
+}
+
+}  // namespace hearth::http

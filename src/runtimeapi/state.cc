@@ -1,0 +1,65 @@
+#include "runtimeapi/state.h"
+
+#include <utility>
+
+namespace hearth::runtimeapi {
+
+void RuntimeApiState::Queue(Invocation inv) { queued_ = std::move(inv); }
+
+std::optional<Invocation> RuntimeApiState::OnNext() {
+  if (phase_ == Phase::kInitFailed) return std::nullopt;
+  if (phase_ == Phase::kInit) phase_ = Phase::kReady;
+  if (in_flight_) return *in_flight_;
+  if (queued_) {
+    in_flight_ = std::move(queued_);
+    queued_.reset();
+    phase_ = Phase::kInvoking;
+    return *in_flight_;
+  }
+  return std::nullopt;
+}
+
+RuntimeApiState::PostOutcome RuntimeApiState::OnInvocationPost(std::string_view request_id) {
+  PostOutcome out;
+  if (in_flight_ && in_flight_->request_id == request_id) {
+    last_completed_id_ = in_flight_->request_id;
+    in_flight_.reset();
+    phase_ = Phase::kReady;
+    out.completes = true;
+    return out;
+  }
+  if (!request_id.empty() && request_id == last_completed_id_) {
+    out.http_status = 403;
+    out.error_type = "InvalidStateTransition";
+    out.error_message = "State transition from Ready to InvocationResponse failed for runtime. Error: "
+                        "invocation " + std::string(request_id) + " already has a response";
+    return out;
+  }
+  out.http_status = 400;
+  out.error_type = "InvalidRequestID";
+  out.error_message = "Invalid request ID";
+  return out;
+}
+
+RuntimeApiState::PostOutcome RuntimeApiState::OnInitError() {
+  PostOutcome out;
+  if (phase_ != Phase::kInit) {
+    out.http_status = 403;
+    out.error_type = "InvalidStateTransition";
+    out.error_message = "State transition from Ready to InitError failed for runtime. "
+                        "Init errors can only be reported during Init";
+    return out;
+  }
+  phase_ = Phase::kInitFailed;
+  out.completes = true;
+  return out;
+}
+
+void RuntimeApiState::Abort() {
+  if (in_flight_) last_completed_id_ = in_flight_->request_id;
+  in_flight_.reset();
+  queued_.reset();
+  if (phase_ == Phase::kInvoking) phase_ = Phase::kReady;
+}
+
+}  // namespace hearth::runtimeapi

@@ -1,0 +1,71 @@
+#pragma once
+// The launcher's door: starts an execution environment's runtime process. The plain process
+// launcher (process_launcher.h) is the first implementation; the isolated sandbox replaces it
+// behind this same interface.
+//
+// Thread safety: Launch() may be called from several worker threads at once. It blocks (process
+// creation): call it off the event loop.
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "common/unique_fd.h"
+
+namespace hearth::sandbox {
+
+struct LaunchSpec {
+  std::string environment_id;            // for names of per-environment resources
+  std::filesystem::path code_dir;        // host path of the unpacked code (/var/task inside)
+  std::string entrypoint;                // path relative to the task root, e.g. "bootstrap"
+  std::vector<std::string> env;          // KEY=VALUE; the launcher adds LAMBDA_TASK_ROOT and
+                                         // AWS_LAMBDA_RUNTIME_API itself
+  int memory_mb = 128;
+  int ephemeral_storage_mb = 512;
+};
+
+// A started runtime process and the endpoints the daemon keeps.
+class Process {
+ public:
+  virtual ~Process() = default;
+  virtual int pid() const = 0;
+  // Readable once the process has exited (a pidfd).
+  virtual int exit_fd() const = 0;
+  // The process's stdout and stderr (read ends; the daemon owns them after Launch).
+  virtual UniqueFd TakeStdout() = 0;
+  virtual UniqueFd TakeStderr() = 0;
+  // A listening TCP socket the Runtime API is served on, reachable by the process at
+  // runtime_api_address() ("127.0.0.1:port"). The daemon takes ownership.
+  virtual UniqueFd TakeRuntimeApiListener() = 0;
+  virtual std::string runtime_api_address() const = 0;
+  // Sends `sig` to every process of the environment.
+  virtual void Signal(int sig) = 0;
+  // Reaps the process if it has exited; returns the wait status, or nullopt if still running.
+  virtual std::optional<int> TryReap() = 0;
+  // Peak memory of the environment in bytes, as measured (not the configured limit).
+  virtual int64_t PeakMemoryBytes() const = 0;
+};
+
+using ProcessPtr = std::unique_ptr<Process>;
+
+class Launcher {
+ public:
+  virtual ~Launcher() = default;
+  // Starts `spec`. NotFound/PermissionDenied when the entrypoint cannot be executed.
+  virtual Result<ProcessPtr> Launch(const LaunchSpec& spec) = 0;
+  // Removes what environments of a killed daemon left behind (called once at start).
+  virtual Status SweepLeftovers() = 0;
+  // The path under which the runtime sees `code_dir` (LAMBDA_TASK_ROOT): the host path itself for
+  // the process launcher, /var/task in a sandbox.
+  virtual std::string TaskRoot(const std::filesystem::path& code_dir) const = 0;
+  // Human-readable name ("process", "sandbox").
+  virtual const char* name() const = 0;
+};
+
+using LauncherPtr = std::unique_ptr<Launcher>;
+
+}  // namespace hearth::sandbox

@@ -1,0 +1,216 @@
+#include "sandbox/process_launcher.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <optional>
+#include <sstream>
+#include <system_error>
+
+#include <fmt/format.h>
+
+namespace hearth::sandbox {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+int PidfdOpen(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
+
+// Reads a "Key:   N kB" line of /proc/<pid>/status.
+int64_t ReadStatusKb(int pid, std::string_view key) {
+  std::ifstream in(fmt::format("/proc/{}/status", pid));
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.starts_with(key) && line.size() > key.size() && line[key.size()] == ':') {
+      return std::strtoll(line.c_str() + key.size() + 1, nullptr, 10);
+    }
+  }
+  return -1;
+}
+
+class ChildProcess final : public Process {
+ public:
+  ChildProcess(pid_t pid, UniqueFd pidfd, UniqueFd out, UniqueFd err, UniqueFd listener,
+               std::string address, fs::path pid_file)
+      : pid_(pid), pidfd_(std::move(pidfd)), out_(std::move(out)), err_(std::move(err)),
+        listener_(std::move(listener)), address_(std::move(address)), pid_file_(std::move(pid_file)) {}
+
+  ~ChildProcess() override {
+    if (!reaped_) {
+      Signal(SIGKILL);
+      int status = 0;
+      ::waitpid(pid_, &status, 0);
+    }
+    std::error_code ec;
+    fs::remove(pid_file_, ec);
+  }
+
+  int pid() const override { return pid_; }
+  int exit_fd() const override { return pidfd_.get(); }
+  UniqueFd TakeStdout() override { return std::move(out_); }
+  UniqueFd TakeStderr() override { return std::move(err_); }
+  UniqueFd TakeRuntimeApiListener() override { return std::move(listener_); }
+  std::string runtime_api_address() const override { return address_; }
+
+  void Signal(int sig) override {
+    if (reaped_) return;
+    // The child leads its own session and process group: signal the whole tree.
+    ::kill(-pid_, sig);
+    ::kill(pid_, sig);
+  }
+
+  std::optional<int> TryReap() override {
+    if (reaped_) return status_;
+    int status = 0;
+    pid_t r = ::waitpid(pid_, &status, WNOHANG);
+    if (r == pid_) {
+      // Sample the peak before the group's leftovers go away; the leader's own numbers are gone.
+      reaped_ = true;
+      status_ = status;
+      ::kill(-pid_, SIGKILL);  // orphans of the runtime must not outlive it
+      return status;
+    }
+    return std::nullopt;
+  }
+
+  int64_t PeakMemoryBytes() const override {
+    if (reaped_) return last_peak_;
+    int64_t kb = ReadStatusKb(pid_, "VmHWM");
+    if (kb >= 0) last_peak_ = kb * 1024;
+    return last_peak_;
+  }
+
+ private:
+  pid_t pid_;
+  UniqueFd pidfd_, out_, err_, listener_;
+  std::string address_;
+  fs::path pid_file_;
+  bool reaped_ = false;
+  int status_ = 0;
+  mutable int64_t last_peak_ = 0;
+};
+
+Result<std::pair<UniqueFd, std::string>> ListenLoopback() {
+  UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd.valid()) return std::unexpected(PosixError("socket", errno));
+  int one = 1;
+  ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0)
+    return std::unexpected(PosixError("bind 127.0.0.1:0", errno));
+  if (::listen(fd.get(), 64) != 0) return std::unexpected(PosixError("listen", errno));
+  socklen_t len = sizeof(addr);
+  if (::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&addr), &len) != 0)
+    return std::unexpected(PosixError("getsockname", errno));
+  return std::make_pair(std::move(fd), fmt::format("127.0.0.1:{}", ntohs(addr.sin_port)));
+}
+
+class ProcessLauncher final : public Launcher {
+ public:
+  explicit ProcessLauncher(fs::path state_dir) : state_dir_(std::move(state_dir)) {}
+
+  const char* name() const override { return "process"; }
+  std::string TaskRoot(const fs::path& code_dir) const override { return code_dir.string(); }
+
+  Result<ProcessPtr> Launch(const LaunchSpec& spec) override {
+    fs::path entry = spec.code_dir / spec.entrypoint;
+    if (::access(entry.c_str(), X_OK) != 0) return std::unexpected(PosixError(entry.string(), errno));
+
+    auto listener = ListenLoopback();
+    if (!listener) return std::unexpected(listener.error());
+
+    int out_pipe[2], err_pipe[2];
+    if (::pipe2(out_pipe, O_CLOEXEC) != 0) return std::unexpected(PosixError("pipe", errno));
+    UniqueFd out_r(out_pipe[0]), out_w(out_pipe[1]);
+    if (::pipe2(err_pipe, O_CLOEXEC) != 0) return std::unexpected(PosixError("pipe", errno));
+    UniqueFd err_r(err_pipe[0]), err_w(err_pipe[1]);
+
+    std::vector<std::string> env = spec.env;
+    env.push_back("LAMBDA_TASK_ROOT=" + spec.code_dir.string());
+    env.push_back("AWS_LAMBDA_RUNTIME_API=" + listener->second);
+    std::vector<char*> envp;
+    for (auto& e : env) envp.push_back(e.data());
+    envp.push_back(nullptr);
+    std::string argv0 = entry.string();
+    char* argv[] = {argv0.data(), nullptr};
+
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_adddup2(&fa, out_w.get(), 1);
+    posix_spawn_file_actions_adddup2(&fa, err_w.get(), 2);
+    posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+    posix_spawn_file_actions_addchdir_np(&fa, spec.code_dir.c_str());
+    posix_spawnattr_t attr;
+    posix_spawnattr_init(&attr);
+    sigset_t none, all;
+    sigemptyset(&none);
+    sigfillset(&all);
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setsigdefault(&attr, &all);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK |
+                                        POSIX_SPAWN_SETSIGDEF);
+    pid_t pid = -1;
+    int rc = ::posix_spawn(&pid, argv0.c_str(), &fa, &attr, argv, envp.data());
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&attr);
+    if (rc != 0) return std::unexpected(PosixError("exec " + argv0, rc));
+
+    UniqueFd pidfd(PidfdOpen(pid));
+    if (!pidfd.valid()) {
+      Status st = PosixError("pidfd_open", errno);
+      ::kill(pid, SIGKILL);
+      int status;
+      ::waitpid(pid, &status, 0);
+      return std::unexpected(st);
+    }
+    fs::path pid_file = state_dir_ / fmt::format("{}.pid", spec.environment_id);
+    {
+      std::ofstream(pid_file) << pid << "\n";
+    }
+    return std::make_unique<ChildProcess>(pid, std::move(pidfd), std::move(out_r), std::move(err_r),
+                                          std::move(listener->first), std::move(listener->second),
+                                          std::move(pid_file));
+  }
+
+  Status SweepLeftovers() override {
+    std::error_code ec;
+    fs::create_directories(state_dir_, ec);
+    if (ec) return Status::IOError(fmt::format("create '{}': {}", state_dir_.string(), ec.message()));
+    for (const auto& entry : fs::directory_iterator(state_dir_, ec)) {
+      if (entry.path().extension() != ".pid") continue;
+      std::ifstream in(entry.path());
+      long pid = 0;
+      if (in >> pid && pid > 1) {
+        // A leftover runtime leads its own process group; only kill it if it still looks like
+        // one of ours (its session id is its own pid).
+        if (::getsid(static_cast<pid_t>(pid)) == pid) ::kill(-static_cast<pid_t>(pid), SIGKILL);
+      }
+      fs::remove(entry.path(), ec);
+    }
+    return Status::Ok();
+  }
+
+ private:
+  fs::path state_dir_;
+};
+
+}  // namespace
+
+LauncherPtr NewProcessLauncher(std::filesystem::path state_dir) {
+  return std::make_unique<ProcessLauncher>(std::move(state_dir));
+}
+
+}  // namespace hearth::sandbox

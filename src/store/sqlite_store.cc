@@ -1,0 +1,554 @@
+#include "store/sqlite_store.h"
+
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <exception>
+#include <iterator>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+#include <boost/json.hpp>
+#include <fmt/format.h>
+
+#include "config/function_config.h"
+
+namespace hearth::store {
+namespace {
+
+using config::FunctionConfig;
+
+// Long enough to ride out another process's checkpoint or write, short enough that a wedged
+// lock holder surfaces as an error instead of a hang.
+constexpr int kBusyTimeoutMs = 5000;
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+
+// Failures of the file, its locks or its contents are IOError; everything else (misuse, bad SQL,
+// constraint violations nobody expected) is Internal.
+StatusCode CodeFor(int rc) {
+  switch (rc & 0xff) {
+    case SQLITE_IOERR:
+    case SQLITE_FULL:
+    case SQLITE_CANTOPEN:
+    case SQLITE_READONLY:
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+    case SQLITE_PERM:
+    case SQLITE_PROTOCOL:
+    case SQLITE_NOLFS:
+      return StatusCode::kIOError;
+    default:
+      return StatusCode::kInternal;
+  }
+}
+
+// "sqlite: <context>: <sqlite3_errmsg> (code N)". The connection's errmsg describes its latest
+// failure, which is this one because callers hold the store mutex; if the connection has moved
+// on (or there is none), SQLite's generic text for `rc` stands in.
+Status SqliteError(sqlite3* db, int rc, std::string_view context) {
+  const char* text = nullptr;
+  if (db != nullptr && (sqlite3_extended_errcode(db) & 0xff) == (rc & 0xff)) {
+    text = sqlite3_errmsg(db);
+  } else {
+    text = sqlite3_errstr(rc);
+  }
+  return Status(CodeFor(rc), fmt::format("sqlite: {}: {} (code {})", context, text, rc));
+}
+
+// ---------------------------------------------------------------------------------------------
+// RAII handles
+
+struct DbCloser {
+  void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
+};
+using DbPtr = std::unique_ptr<sqlite3, DbCloser>;
+
+struct StmtFinalizer {
+  void operator()(sqlite3_stmt* stmt) const { sqlite3_finalize(stmt); }
+};
+using StmtPtr = std::unique_ptr<sqlite3_stmt, StmtFinalizer>;
+
+// One prepared statement. Bind indexes are 1-based and Column indexes 0-based, as in SQLite.
+// Bind chains and records the first failure, which Step then reports, so call sites stay flat.
+class Stmt {
+ public:
+  static Result<Stmt> Prepare(sqlite3* db, std::string_view sql) {
+    sqlite3_stmt* raw = nullptr;
+    int rc = sqlite3_prepare_v2(db, sql.data(), static_cast<int>(sql.size()), &raw, nullptr);
+    StmtPtr stmt(raw);
+    if (rc != SQLITE_OK) {
+      return std::unexpected(SqliteError(db, rc, fmt::format("prepare \"{}\"", sql)));
+    }
+    if (!stmt) return std::unexpected(Status::Internal(fmt::format("empty SQL: \"{}\"", sql)));
+    return Stmt(db, std::move(stmt));
+  }
+
+  Stmt& Bind(int index, std::string_view text) {
+    return Check(sqlite3_bind_text64(stmt_.get(), index, text.data(), text.size(),
+                                     SQLITE_TRANSIENT, SQLITE_UTF8),
+                 index);
+  }
+  Stmt& Bind(int index, int64_t value) {
+    return Check(sqlite3_bind_int64(stmt_.get(), index, value), index);
+  }
+
+  // True when a row is ready for Column*, false when the statement has finished.
+  Result<bool> Step() {
+    if (!bind_status_.ok()) return std::unexpected(bind_status_);
+    rc_ = sqlite3_step(stmt_.get());
+    if (rc_ == SQLITE_ROW) return true;
+    if (rc_ == SQLITE_DONE) return false;
+    return std::unexpected(SqliteError(db_, rc_, Sql()));
+  }
+
+  // Steps a statement that returns no rows (INSERT, UPDATE, DELETE).
+  Status Run() {
+    auto row = Step();
+    if (!row) return row.error();
+    return Status::Ok();
+  }
+
+  // The result code of the latest Step (extended result codes are on).
+  int last_rc() const { return rc_; }
+
+  std::string_view ColumnText(int col) {
+    const auto* p = sqlite3_column_text(stmt_.get(), col);
+    int n = sqlite3_column_bytes(stmt_.get(), col);  // after column_text, as SQLite requires
+    if (p == nullptr) return {};
+    return {reinterpret_cast<const char*>(p), static_cast<size_t>(n)};
+  }
+  int64_t ColumnInt(int col) { return sqlite3_column_int64(stmt_.get(), col); }
+
+ private:
+  Stmt(sqlite3* db, StmtPtr stmt) : db_(db), stmt_(std::move(stmt)) {}
+
+  Stmt& Check(int rc, int index) {
+    if (rc != SQLITE_OK && bind_status_.ok()) {
+      bind_status_ = SqliteError(db_, rc, fmt::format("bind ?{} of \"{}\"", index, Sql()));
+    }
+    return *this;
+  }
+  std::string_view Sql() const {
+    const char* sql = sqlite3_sql(stmt_.get());
+    return sql ? sql : "";
+  }
+
+  sqlite3* db_;
+  StmtPtr stmt_;
+  Status bind_status_;
+  int rc_ = SQLITE_OK;
+};
+
+// Runs SQL that returns no rows; it may hold several statements (migrations).
+Status Exec(sqlite3* db, const char* sql, std::string_view context) {
+  int rc = sqlite3_exec(db, sql, nullptr, nullptr, nullptr);
+  if (rc != SQLITE_OK) return SqliteError(db, rc, context);
+  return Status::Ok();
+}
+
+// The single integer a PRAGMA query (or any one-value SELECT) returns.
+Result<int64_t> QueryInt(sqlite3* db, std::string_view sql) {
+  auto stmt = Stmt::Prepare(db, sql);
+  if (!stmt) return std::unexpected(stmt.error());
+  auto row = stmt->Step();
+  if (!row) return std::unexpected(row.error());
+  if (!*row) return std::unexpected(Status::Internal(fmt::format("no row from \"{}\"", sql)));
+  return stmt->ColumnInt(0);
+}
+
+// A write transaction, rolled back unless Commit succeeds. BEGIN IMMEDIATE takes the write lock
+// up front: a read-then-write transaction can then never fail half-way on the lock upgrade when
+// another process holds the file (busy_timeout only applies to waiting for the first lock).
+class Transaction {
+ public:
+  static Result<Transaction> Begin(sqlite3* db) {
+    Status st = Exec(db, "BEGIN IMMEDIATE", "begin transaction");
+    if (!st.ok()) return std::unexpected(std::move(st));
+    return Transaction(db);
+  }
+  Transaction(Transaction&& other) noexcept : db_(std::exchange(other.db_, nullptr)) {}
+  Transaction& operator=(Transaction&&) = delete;
+  ~Transaction() {
+    // A failed COMMIT may already have rolled back; only roll back what is still open.
+    if (db_ != nullptr && sqlite3_get_autocommit(db_) == 0) {
+      sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    }
+  }
+
+  Status Commit() {
+    Status st = Exec(db_, "COMMIT", "commit");
+    if (st.ok()) db_ = nullptr;
+    return st;
+  }
+
+ private:
+  explicit Transaction(sqlite3* db) : db_(db) {}
+  sqlite3* db_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Schema
+
+struct Migration {
+  int version;      // user_version once applied
+  const char* sql;  // may hold several statements; runs inside one transaction
+};
+
+// Append only: data dirs in the wild have already run every released entry, so an entry is never
+// edited. A migration that rebuilds a table (SQLite's 12-step ALTER) must switch foreign_keys off
+// around it, which cannot happen inside a transaction: teach Migrate that when it is needed.
+constexpr Migration kMigrations[] = {
+    {1, R"sql(
+-- One row per function: what every version shares.
+CREATE TABLE functions (
+  name         TEXT PRIMARY KEY NOT NULL,
+  next_version INTEGER NOT NULL DEFAULT 1,  -- the number PublishVersion hands out next
+  created_at   TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);
+
+-- One row per version of a function; $LATEST is the version '$LATEST'.
+CREATE TABLE function_versions (
+  function_name TEXT NOT NULL REFERENCES functions(name) ON DELETE CASCADE,
+  version       TEXT NOT NULL,
+  config        TEXT NOT NULL,     -- config::ToJson, serialised
+  revision_id   TEXT NOT NULL,     -- copy of the config's, for the UpdateFunction check
+  code_sha256   TEXT NOT NULL,     -- hex key into the code store; '' when there is no code
+  code_size     INTEGER NOT NULL,  -- zip bytes, for GetAccountSettings
+  PRIMARY KEY (function_name, version)
+);
+CREATE INDEX function_versions_by_code ON function_versions(code_sha256);
+)sql"},
+};
+
+constexpr bool MigrationsAreDense() {
+  for (size_t i = 0; i < std::size(kMigrations); ++i) {
+    if (kMigrations[i].version != static_cast<int>(i) + 1) return false;
+  }
+  return true;
+}
+static_assert(MigrationsAreDense(), "kMigrations must be versions 1, 2, 3, ... in order");
+static_assert(std::size(kMigrations) == kSqliteSchemaVersion,
+              "kSqliteSchemaVersion must name the last migration");
+
+// Brings the schema up to kSqliteSchemaVersion, one migration per transaction. Versions are
+// re-read under the write lock, so two processes opening one file at once migrate it once.
+Status Migrate(sqlite3* db) {
+  auto version = QueryInt(db, "PRAGMA user_version");
+  if (!version) return version.error();
+  while (true) {
+    auto app_id = QueryInt(db, "PRAGMA application_id");
+    if (!app_id) return app_id.error();
+    if (*version > kSqliteSchemaVersion) {
+      return Status::FailedPrecondition(fmt::format(
+          "schema version {} is newer than this Hearth supports ({}); "
+          "upgrade Hearth or use another data dir",
+          *version, kSqliteSchemaVersion));
+    }
+    if (*version > 0 && *app_id != kSqliteApplicationId) {
+      return Status::FailedPrecondition(
+          fmt::format("not a Hearth metadata database (application_id {:#x})", *app_id));
+    }
+    if (*version == kSqliteSchemaVersion) return Status::Ok();
+
+    auto tx = Transaction::Begin(db);
+    if (!tx) return tx.error();
+    version = QueryInt(db, "PRAGMA user_version");
+    if (!version) return version.error();
+    if (*version >= kSqliteSchemaVersion) continue;  // someone else migrated; re-check above
+    if (*version == 0) {
+      // A file another program made must not be taken over just because it has no version.
+      auto tables = QueryInt(db, "SELECT count(*) FROM sqlite_master");
+      if (!tables) return tables.error();
+      app_id = QueryInt(db, "PRAGMA application_id");
+      if (!app_id) return app_id.error();
+      if (*tables != 0 || (*app_id != 0 && *app_id != kSqliteApplicationId)) {
+        return Status::FailedPrecondition(fmt::format(
+            "not a Hearth metadata database ({} tables, application_id {:#x})", *tables, *app_id));
+      }
+      HEARTH_RETURN_IF_ERROR(
+          Exec(db, fmt::format("PRAGMA application_id = {}", kSqliteApplicationId).c_str(),
+               "set application_id"));
+    }
+    const Migration& m = kMigrations[*version];
+    HEARTH_RETURN_IF_ERROR(Exec(db, m.sql, fmt::format("migration to schema {}", m.version)));
+    HEARTH_RETURN_IF_ERROR(Exec(db, fmt::format("PRAGMA user_version = {}", m.version).c_str(),
+                                "set user_version"));
+    HEARTH_RETURN_IF_ERROR(tx->Commit());
+    *version = m.version;
+  }
+}
+
+// Connection settings, then the schema. Runs before the store exists, so no mutex is needed.
+Status Configure(sqlite3* db) {
+  // The first statement reads the file, so a non-database file fails here, as IOError.
+  {
+    auto stmt = Stmt::Prepare(db, "PRAGMA journal_mode = WAL");
+    if (!stmt) return stmt.error();
+    auto row = stmt->Step();
+    if (!row) return row.error();
+    std::string mode = *row ? std::string(stmt->ColumnText(0)) : std::string();
+    if (mode != "wal") {
+      return Status::IOError(fmt::format(
+          "sqlite: cannot enable WAL journal mode (got \"{}\"); is the file system local?", mode));
+    }
+  }
+  HEARTH_RETURN_IF_ERROR(Exec(db, "PRAGMA synchronous = NORMAL", "synchronous"));
+  HEARTH_RETURN_IF_ERROR(Exec(db, "PRAGMA foreign_keys = ON", "foreign_keys"));
+  auto fk = QueryInt(db, "PRAGMA foreign_keys");
+  if (!fk) return fk.error();
+  if (*fk != 1) return Status::Internal("sqlite: library built without foreign key support");
+  return Migrate(db);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rows
+
+std::string EncodeConfig(const FunctionConfig& c) {
+  return boost::json::serialize(config::ToJson(c));
+}
+
+// Catches because Boost.JSON throws on bad_alloc and on numbers it cannot convert, and no
+// exception may leave the store.
+Result<FunctionConfig> DecodeConfig(std::string_view name, std::string_view version,
+                                    std::string_view text) {
+  try {
+    std::error_code ec;
+    boost::json::value v = boost::json::parse(text, ec);
+    if (ec) {
+      return std::unexpected(Status::Internal(fmt::format(
+          "stored config of {}:{} is not JSON: {}", name, version, ec.message())));
+    }
+    auto c = config::FromJson(v);
+    if (!c) {
+      return std::unexpected(Status::Internal(fmt::format(
+          "stored config of {}:{} is unusable: {}", name, version, c.error().message())));
+    }
+    return c;
+  } catch (const std::exception& e) {
+    return std::unexpected(Status::Internal(
+        fmt::format("stored config of {}:{} is unusable: {}", name, version, e.what())));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The store
+
+class SqliteStore final : public MetadataStore {
+ public:
+  explicit SqliteStore(DbPtr db) : db_(std::move(db)) {}
+
+  Status CreateFunction(const FunctionConfig& latest) override {
+    if (latest.name.empty()) return Status::InvalidArgument("function name is empty");
+    std::string json = EncodeLatest(latest);
+    std::lock_guard lock(mu_);
+    sqlite3* db = db_.get();
+    auto tx = Transaction::Begin(db);
+    if (!tx) return tx.error();
+
+    auto insert_fn = Stmt::Prepare(db, "INSERT INTO functions (name) VALUES (?1)");
+    if (!insert_fn) return insert_fn.error();
+    insert_fn->Bind(1, latest.name);
+    if (Status st = insert_fn->Run(); !st.ok()) {
+      int rc = insert_fn->last_rc();
+      if (rc == SQLITE_CONSTRAINT_PRIMARYKEY || rc == SQLITE_CONSTRAINT_UNIQUE) {
+        return Status::AlreadyExists(fmt::format("Function already exist: {}", latest.name));
+      }
+      return st;
+    }
+
+    auto insert_version = Stmt::Prepare(
+        db,
+        "INSERT INTO function_versions "
+        "(function_name, version, config, revision_id, code_sha256, code_size) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
+    if (!insert_version) return insert_version.error();
+    insert_version->Bind(1, latest.name)
+        .Bind(2, config::kLatest)
+        .Bind(3, json)
+        .Bind(4, latest.revision_id)
+        .Bind(5, latest.code_sha256_hex)
+        .Bind(6, latest.code_size);
+    HEARTH_RETURN_IF_ERROR(insert_version->Run());
+    return tx->Commit();
+  }
+
+  Result<FunctionConfig> GetFunction(std::string_view name) override {
+    std::lock_guard lock(mu_);
+    auto stmt = Stmt::Prepare(
+        db_.get(), "SELECT config FROM function_versions WHERE function_name = ?1 AND version = ?2");
+    if (!stmt) return std::unexpected(stmt.error());
+    stmt->Bind(1, name).Bind(2, config::kLatest);
+    auto row = stmt->Step();
+    if (!row) return std::unexpected(row.error());
+    if (!*row) return std::unexpected(NotFound(name));
+    return DecodeConfig(name, config::kLatest, stmt->ColumnText(0));
+  }
+
+  Status UpdateFunction(const FunctionConfig& latest,
+                        std::string_view expected_revision_id) override {
+    std::string json = EncodeLatest(latest);
+    std::lock_guard lock(mu_);
+    sqlite3* db = db_.get();
+    auto tx = Transaction::Begin(db);
+    if (!tx) return tx.error();
+
+    auto select = Stmt::Prepare(
+        db,
+        "SELECT revision_id FROM function_versions WHERE function_name = ?1 AND version = ?2");
+    if (!select) return select.error();
+    select->Bind(1, latest.name).Bind(2, config::kLatest);
+    auto row = select->Step();
+    if (!row) return row.error();
+    if (!*row) return NotFound(latest.name);
+    if (!expected_revision_id.empty() && select->ColumnText(0) != expected_revision_id) {
+      return Status::FailedPrecondition(fmt::format(
+          "The revision ID {} does not match the latest revision ID {} of function {}",
+          expected_revision_id, select->ColumnText(0), latest.name));
+    }
+
+    auto update = Stmt::Prepare(
+        db,
+        "UPDATE function_versions SET config = ?3, revision_id = ?4, code_sha256 = ?5, "
+        "code_size = ?6 WHERE function_name = ?1 AND version = ?2");
+    if (!update) return update.error();
+    update->Bind(1, latest.name)
+        .Bind(2, config::kLatest)
+        .Bind(3, json)
+        .Bind(4, latest.revision_id)
+        .Bind(5, latest.code_sha256_hex)
+        .Bind(6, latest.code_size);
+    HEARTH_RETURN_IF_ERROR(update->Run());
+    return tx->Commit();
+  }
+
+  Status DeleteFunction(std::string_view name) override {
+    std::lock_guard lock(mu_);
+    // One statement, so autocommit makes it atomic; ON DELETE CASCADE drops every version.
+    auto stmt = Stmt::Prepare(db_.get(), "DELETE FROM functions WHERE name = ?1");
+    if (!stmt) return stmt.error();
+    stmt->Bind(1, name);
+    HEARTH_RETURN_IF_ERROR(stmt->Run());
+    if (sqlite3_changes(db_.get()) == 0) return NotFound(name);
+    return Status::Ok();
+  }
+
+  Result<std::vector<FunctionConfig>> ListFunctions(std::string_view after_name,
+                                                    int limit) override {
+    if (limit <= 0) {
+      return std::unexpected(
+          Status::InvalidArgument(fmt::format("list limit must be positive, got {}", limit)));
+    }
+    std::lock_guard lock(mu_);
+    auto stmt = Stmt::Prepare(db_.get(),
+                              "SELECT function_name, config FROM function_versions "
+                              "WHERE version = ?1 AND function_name > ?2 "
+                              "ORDER BY function_name LIMIT ?3");
+    if (!stmt) return std::unexpected(stmt.error());
+    stmt->Bind(1, config::kLatest).Bind(2, after_name).Bind(3, static_cast<int64_t>(limit));
+    std::vector<FunctionConfig> out;
+    out.reserve(std::min(limit, 1000));
+    while (true) {
+      auto row = stmt->Step();
+      if (!row) return std::unexpected(row.error());
+      if (!*row) break;
+      auto c = DecodeConfig(stmt->ColumnText(0), config::kLatest, stmt->ColumnText(1));
+      if (!c) return std::unexpected(c.error());
+      out.push_back(*std::move(c));
+    }
+    return out;
+  }
+
+  Result<Usage> GetUsage() override {
+    std::lock_guard lock(mu_);
+    // One statement reads both numbers from one snapshot.
+    auto stmt = Stmt::Prepare(db_.get(),
+                              "SELECT (SELECT count(*) FROM functions), "
+                              "(SELECT coalesce(sum(code_size), 0) FROM function_versions)");
+    if (!stmt) return std::unexpected(stmt.error());
+    auto row = stmt->Step();
+    if (!row) return std::unexpected(row.error());
+    if (!*row) return std::unexpected(Status::Internal("usage query returned no row"));
+    return Usage{.function_count = stmt->ColumnInt(0), .total_code_size = stmt->ColumnInt(1)};
+  }
+
+  Result<std::vector<std::string>> ReferencedCode() override {
+    std::lock_guard lock(mu_);
+    auto stmt = Stmt::Prepare(db_.get(),
+                              "SELECT DISTINCT code_sha256 FROM function_versions "
+                              "WHERE code_sha256 <> '' ORDER BY code_sha256");
+    if (!stmt) return std::unexpected(stmt.error());
+    std::vector<std::string> out;
+    while (true) {
+      auto row = stmt->Step();
+      if (!row) return std::unexpected(row.error());
+      if (!*row) break;
+      out.emplace_back(stmt->ColumnText(0));
+    }
+    return out;
+  }
+
+ private:
+  static Status NotFound(std::string_view name) {
+    return Status::NotFound(fmt::format("Function not found: {}", name));
+  }
+
+  // The stored JSON of $LATEST always says version "$LATEST", whatever the caller left in it.
+  static std::string EncodeLatest(const FunctionConfig& latest) {
+    if (latest.version == config::kLatest) return EncodeConfig(latest);
+    FunctionConfig copy = latest;
+    copy.version = config::kLatest;
+    return EncodeConfig(copy);
+  }
+
+  std::mutex mu_;
+  DbPtr db_;  // GUARDED_BY(mu_): opened NOMUTEX, so every use must hold mu_
+};
+
+}  // namespace
+
+Result<MetadataStorePtr> OpenSqliteStore(const std::filesystem::path& db_path) {
+  // NOMUTEX below relies on SQLite's own global locking, absent only in single-thread builds.
+  if (sqlite3_threadsafe() == 0) {
+    return std::unexpected(Status::Internal("sqlite: library built without thread support"));
+  }
+  const std::string path = db_path.string();
+  // Every failure names the file: the operator has to find it.
+  auto fail = [&path](const Status& st) {
+    return std::unexpected(
+        Status(st.code(), fmt::format("metadata store {}: {}", path, st.message()), st.detail(),
+               st.err()));
+  };
+  if (db_path.has_parent_path()) {
+    std::error_code ec;
+    std::filesystem::create_directories(db_path.parent_path(), ec);
+    if (ec) {
+      return fail(PosixError(fmt::format("create directory {}", db_path.parent_path().string()),
+                             ec.value()));
+    }
+  }
+
+  sqlite3* raw = nullptr;
+  int rc = sqlite3_open_v2(path.c_str(), &raw,
+                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                           nullptr);
+  DbPtr db(raw);  // closed on every path below, even when open failed
+  if (rc != SQLITE_OK) return fail(SqliteError(db.get(), rc, "open"));
+  sqlite3_extended_result_codes(db.get(), 1);
+  rc = sqlite3_busy_timeout(db.get(), kBusyTimeoutMs);
+  if (rc != SQLITE_OK) return fail(SqliteError(db.get(), rc, "busy_timeout"));
+
+  if (Status st = Configure(db.get()); !st.ok()) return fail(st);
+  return std::make_unique<SqliteStore>(std::move(db));
+}
+
+}  // namespace hearth::store
