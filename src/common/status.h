@@ -1,6 +1,7 @@
 #pragma once
 // Errors as values. Every fallible call at a module boundary returns Status or Result<T>.
-// Status -> HTTP status and Lambda exception name happens in exactly one place: api/errors.cc.
+// Status -> HTTP status and Lambda exception name happens in exactly one place: ToApiError()
+// in api/render.cc.
 
 #include <expected>
 #include <string>
