@@ -32,7 +32,9 @@ int main(int argc, char** argv) {
                     "Execution environments this host may hold; beyond, invokes get 429 (default 256)");
   serve->add_option("--idle-timeout-ms", idle_ms, "Idle environments are shut down after this (default 300000)");
   serve->add_option("--workers", cfg.worker_threads, "Threads for blocking work (default 4)");
-  serve->add_option("--isolation", cfg.isolation, "process: plain child processes, NOT isolated (default)");
+  serve->add_option("--isolation", cfg.isolation,
+                    "sandbox: namespaces, cgroups, seccomp; needs root (default). "
+                    "process: plain child processes, NOT isolated");
   serve->add_option("--log-level", cfg.log_level, "trace|debug|info|warn|error (default info)");
 
   cli::InvokeOptions inv;

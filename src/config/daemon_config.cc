@@ -17,8 +17,9 @@ Status DaemonConfig::Validate() const {
   if (worker_threads < 1 || worker_threads > 256)
     return Status::InvalidArgument("worker_threads must be 1-256");
   if (max_environments < 1) return Status::InvalidArgument("max_environments must be >= 1");
-  if (isolation != "process")
-    return Status::InvalidArgument(fmt::format("unknown isolation '{}' (supported: process)", isolation));
+  if (isolation != "sandbox" && isolation != "process")
+    return Status::InvalidArgument(
+        fmt::format("unknown isolation '{}' (supported: sandbox, process)", isolation));
   if (account_id.size() != 12 || account_id.find_first_not_of("0123456789") != std::string::npos)
     return Status::InvalidArgument("account_id must be 12 digits");
   if (region.empty()) return Status::InvalidArgument("region must not be empty");

@@ -32,8 +32,9 @@ struct DaemonConfig {
   std::chrono::milliseconds shutdown_grace{std::chrono::milliseconds(500)};
   // Total stored code (zips) across functions; CodeStorageExceededException beyond. Default: 75 GB
   int64_t code_storage_limit_bytes = 80530636800;
-  // Isolation: "process" (plain child processes; functions are NOT isolated). Default: process
-  std::string isolation = "process";
+  // Isolation: "sandbox" (namespaces, cgroups, seccomp; needs root, see docs/security.md) or
+  // "process" (plain child processes; functions are NOT isolated). Default: sandbox
+  std::string isolation = "sandbox";
   // Log level: trace, debug, info, warn, error. Default: info
   std::string log_level = "info";
 

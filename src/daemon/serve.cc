@@ -19,6 +19,7 @@
 #include "invoke/invoker.h"
 #include "invoke/registry.h"
 #include "sandbox/process_launcher.h"
+#include "sandbox/sandbox_launcher.h"
 #include "scheduler/manager.h"
 #include "store/sqlite_store.h"
 #include "telemetry/log_sink.h"
@@ -76,7 +77,17 @@ int Serve(const config::DaemonConfig& cfg) {
     spdlog::critical("cannot open the code store: {}", code.error().ToString());
     return 1;
   }
-  auto launcher = sandbox::NewProcessLauncher(data / "run");
+  sandbox::LauncherPtr launcher;
+  if (cfg.isolation == "sandbox") {
+    auto sbx = sandbox::NewSandboxLauncher({.state_dir = data / "sandbox"});
+    if (!sbx) {
+      spdlog::critical("{}", sbx.error().message());
+      return 1;
+    }
+    launcher = std::move(*sbx);
+  } else {
+    launcher = sandbox::NewProcessLauncher(data / "run");
+  }
   if (Status st = launcher->SweepLeftovers(); !st.ok()) {
     spdlog::critical("cannot sweep leftovers of a previous run: {}", st.ToString());
     return 1;
@@ -139,8 +150,12 @@ int Serve(const config::DaemonConfig& cfg) {
   manager.Start();
 
   const auto bound = acceptor.local_endpoint(ec);
-  spdlog::warn("isolation: process — functions run as plain child processes and are NOT isolated "
-               "from each other or from this host");
+  if (std::string_view(launcher->name()) == "process") {
+    spdlog::warn("isolation: process — functions run as plain child processes and are NOT isolated "
+                 "from each other or from this host");
+  } else {
+    spdlog::info("isolation: sandbox (namespaces, cgroups, seccomp; see docs/security.md)");
+  }
   spdlog::info("hearth {} listening on http://{}:{} (data: {}, {} functions)", "0.1.0",
                bound.address().to_string(), bound.port(), data.string(), registry.size());
 

@@ -11,6 +11,8 @@ namespace hearth::http {
 
 namespace {
 constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
+// At most this much of a refused body is read and dropped before the connection is closed.
+constexpr std::uint64_t kMaxDrainBytes = 128ull << 20;
 }
 
 Response MakeResponse(const Request& req, bhttp::status status, std::string body,
@@ -33,6 +35,9 @@ asio::awaitable<void> ServeConnection(asio::ip::tcp::socket socket, std::shared_
   for (;;) {
     bhttp::request_parser<bhttp::string_body> parser;
     parser.header_limit(opts->header_limit);
+    // No body limit while the header is read: Beast checks Content-Length against its limit (1 MiB
+    // by default for requests) at the end of the header, before our per-request limit is known.
+    parser.body_limit(boost::none);
     if (timed) stream.expires_after(opts->idle_timeout);
     auto [ec, n] = co_await bhttp::async_read_header(stream, buffer, parser, kNoThrow);
     if (ec) {
@@ -45,16 +50,13 @@ asio::awaitable<void> ServeConnection(asio::ip::tcp::socket socket, std::shared_
       }
       break;
     }
-    parser.body_limit(opts->body_limit(parser.get().base()));
-    if (!parser.is_done()) {
+    const std::uint64_t limit = opts->body_limit(parser.get().base());
+    parser.body_limit(limit);  // still applies to chunked bodies
+    bool too_large = parser.content_length() && *parser.content_length() > limit;
+    if (!too_large && !parser.is_done()) {
       auto [ec2, n2] = co_await bhttp::async_read(stream, buffer, parser, kNoThrow);
-      if (ec2 == bhttp::error::body_limit) {
-        Response res = opts->on_too_large(parser.get().base());
-        res.keep_alive(false);
-        co_await bhttp::async_write(stream, res, kNoThrow);
-        break;
-      }
-      if (ec2) {
+      too_large = ec2 == bhttp::error::body_limit;
+      if (ec2 && !too_large) {
         if (opts->on_bad_request && ec2 != asio::error::eof && ec2 != bhttp::error::end_of_stream &&
             ec2 != asio::error::connection_reset) {
           Response bad = opts->on_bad_request();
@@ -63,6 +65,22 @@ asio::awaitable<void> ServeConnection(asio::ip::tcp::socket socket, std::shared_
         }
         break;
       }
+    }
+    if (too_large) {
+      Response res = opts->on_too_large(parser.get().base());
+      res.keep_alive(false);
+      co_await bhttp::async_write(stream, res, kNoThrow);
+      // Lingering close: the client is still sending the body. Closing with unread data would
+      // reset the connection, and the client would see the reset instead of the 413.
+      stream.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+      stream.expires_after(std::chrono::seconds(5));
+      std::uint64_t drained = 0;
+      while (drained < kMaxDrainBytes) {
+        auto [dec, dn] = co_await stream.async_read_some(buffer.prepare(64 * 1024), kNoThrow);
+        if (dec) break;
+        drained += dn;
+      }
+      break;
     }
     Request req = parser.release();
     if (timed) stream.expires_never();

@@ -48,6 +48,9 @@ class Process {
   virtual std::optional<int> TryReap() = 0;
   // Peak memory of the environment in bytes, as measured (not the configured limit).
   virtual int64_t PeakMemoryBytes() const = 0;
+  // True once the environment's memory limit made the kernel kill one of its processes (the
+  // sandbox's cgroup oom_kill count). Launchers without a memory limit always say false.
+  virtual bool OomKilled() const { return false; }
 };
 
 using ProcessPtr = std::unique_ptr<Process>;

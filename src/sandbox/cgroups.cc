@@ -1,0 +1,292 @@
+#include "sandbox/cgroups.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <thread>
+
+#include <fmt/format.h>
+
+namespace hearth::sandbox {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+Status WriteFile(const fs::path& p, std::string_view value) {
+  UniqueFd fd(::open(p.c_str(), O_WRONLY | O_CLOEXEC));
+  if (!fd.valid()) return PosixError(fmt::format("open '{}'", p.string()), errno);
+  if (::write(fd.get(), value.data(), value.size()) != static_cast<ssize_t>(value.size()))
+    return PosixError(fmt::format("write '{}' to '{}'", value, p.string()), errno);
+  return Status::Ok();
+}
+
+std::string ReadFile(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+int64_t ReadInt(const fs::path& p) {
+  std::string s = ReadFile(p);
+  if (s.empty()) return -1;
+  return std::strtoll(s.c_str(), nullptr, 10);
+}
+
+// "key value" lines (memory.events, memory.oom_control).
+int64_t ReadKey(const fs::path& p, std::string_view key) {
+  std::istringstream in(ReadFile(p));
+  std::string k;
+  int64_t v;
+  while (in >> k >> v)
+    if (k == key) return v;
+  return 0;
+}
+
+std::vector<pid_t> ReadProcs(const fs::path& dir) {
+  std::vector<pid_t> out;
+  std::istringstream in(ReadFile(dir / "cgroup.procs"));
+  pid_t p;
+  while (in >> p) out.push_back(p);
+  return out;
+}
+
+// Kills what is left in `dir`, waits (bounded) for it to empty and removes it.
+Status KillAndRemove(const fs::path& dir) {
+  using namespace std::chrono;
+  auto deadline = steady_clock::now() + seconds(5);
+  for (int attempt = 0;; ++attempt) {
+    for (pid_t p : ReadProcs(dir)) ::kill(p, SIGKILL);
+    if (::rmdir(dir.c_str()) == 0 || errno == ENOENT) return Status::Ok();
+    if (errno != EBUSY || steady_clock::now() > deadline)
+      return PosixError(fmt::format("rmdir '{}'", dir.string()), errno);
+    std::this_thread::sleep_for(microseconds(attempt < 20 ? 100 : 5000));
+  }
+}
+
+struct Hierarchy {
+  std::string controller;  // "memory", "pids", "cpu" (v1), or "" for the v2 tree
+  fs::path parent;         // the daemon's cgroup in this hierarchy
+};
+
+class Cgroup final : public EnvironmentCgroup {
+ public:
+  Cgroup(bool v2, std::vector<fs::path> dirs, fs::path memory_dir)
+      : v2_(v2), dirs_(std::move(dirs)), memory_dir_(std::move(memory_dir)) {}
+  ~Cgroup() override { (void)Destroy(); }
+
+  Status Open() {
+    for (const auto& d : dirs_) {
+      int fd = ::open((d / "cgroup.procs").c_str(), O_WRONLY | O_CLOEXEC);
+      if (fd < 0) return PosixError(fmt::format("open '{}'", (d / "cgroup.procs").string()), errno);
+      procs_.push_back(fd);
+    }
+    return Status::Ok();
+  }
+  const std::vector<int>& ProcsFds() const override { return procs_; }
+  void CloseProcsFds() override {
+    for (int fd : procs_) ::close(fd);
+    procs_.clear();
+  }
+  int64_t PeakMemoryBytes() const override {
+    int64_t v = ReadInt(memory_dir_ / (v2_ ? "memory.peak" : "memory.max_usage_in_bytes"));
+    if (v > last_peak_) last_peak_ = v;
+    return last_peak_;
+  }
+  int64_t OomKills() const override {
+    int64_t v = v2_ ? ReadKey(memory_dir_ / "memory.events", "oom_kill")
+                    : ReadKey(memory_dir_ / "memory.oom_control", "oom_kill");
+    if (v > last_oom_) last_oom_ = v;
+    return last_oom_;
+  }
+  Status Destroy() override {
+    CloseProcsFds();
+    Status first;
+    for (const auto& d : dirs_) {
+      Status st = KillAndRemove(d);
+      if (!st.ok() && first.ok()) first = st;
+    }
+    dirs_.clear();
+    return first;
+  }
+
+ private:
+  bool v2_;
+  std::vector<fs::path> dirs_;
+  fs::path memory_dir_;
+  std::vector<int> procs_;
+  mutable int64_t last_peak_ = 0;
+  mutable int64_t last_oom_ = 0;
+};
+
+class Manager final : public CgroupManager {
+ public:
+  Manager(bool v2, std::vector<Hierarchy> h, std::string tag)
+      : v2_(v2), hierarchies_(std::move(h)), prefix_("hearth-" + tag + "-") {}
+
+  const char* version() const override { return v2_ ? "v2" : "v1"; }
+  std::string Describe() const override {
+    std::string s = fmt::format("cgroup {}:", version());
+    for (const auto& h : hierarchies_)
+      s += fmt::format(" {}={}", h.controller.empty() ? "unified" : h.controller, h.parent.string());
+    return s;
+  }
+
+  Result<std::unique_ptr<EnvironmentCgroup>> Create(const std::string& id, const CgroupLimits& lim) override {
+    std::vector<fs::path> dirs;
+    fs::path memory_dir;
+    auto cleanup = [&]() {
+      for (const auto& d : dirs) ::rmdir(d.c_str());
+    };
+    const int64_t mem = int64_t{lim.memory_mb} << 20;
+    const int64_t period = 100000;
+    const int64_t quota = std::max<int64_t>(1000, static_cast<int64_t>(period * lim.vcpus()));
+    for (const auto& h : hierarchies_) {
+      fs::path dir = h.parent / (prefix_ + id);
+      if (::mkdir(dir.c_str(), 0755) != 0) {
+        Status st = PosixError(fmt::format("mkdir '{}'", dir.string()), errno);
+        cleanup();
+        return std::unexpected(st);
+      }
+      dirs.push_back(dir);
+      Status st;
+      if (v2_) {
+        memory_dir = dir;
+        st = WriteFile(dir / "memory.max", std::to_string(mem));
+        if (st.ok()) (void)WriteFile(dir / "memory.swap.max", "0");
+        if (st.ok()) st = WriteFile(dir / "pids.max", std::to_string(lim.pids_max));
+        if (st.ok()) st = WriteFile(dir / "cpu.max", fmt::format("{} {}", quota, period));
+      } else if (h.controller == "memory") {
+        memory_dir = dir;
+        st = WriteFile(dir / "memory.limit_in_bytes", std::to_string(mem));
+        // No swap either (ignored when the kernel has no swap accounting).
+        if (st.ok()) (void)WriteFile(dir / "memory.memsw.limit_in_bytes", std::to_string(mem));
+      } else if (h.controller == "pids") {
+        st = WriteFile(dir / "pids.max", std::to_string(lim.pids_max));
+      } else if (h.controller == "cpu") {
+        st = WriteFile(dir / "cpu.cfs_period_us", std::to_string(period));
+        if (st.ok()) st = WriteFile(dir / "cpu.cfs_quota_us", std::to_string(quota));
+        if (st.ok()) (void)WriteFile(dir / "cpu.shares", std::to_string(std::max(2, lim.memory_mb * 1024 / 1769)));
+      }
+      if (!st.ok()) {
+        cleanup();
+        return std::unexpected(st);
+      }
+    }
+    auto cg = std::make_unique<Cgroup>(v2_, std::move(dirs), std::move(memory_dir));
+    if (Status st = cg->Open(); !st.ok()) return std::unexpected(st);
+    return cg;
+  }
+
+  Status Sweep() override {
+    Status first;
+    for (const auto& h : hierarchies_) {
+      std::error_code ec;
+      for (const auto& e : fs::directory_iterator(h.parent, ec)) {
+        if (!e.is_directory() || !e.path().filename().string().starts_with(prefix_)) continue;
+        Status st = KillAndRemove(e.path());
+        if (!st.ok() && first.ok()) first = st;
+      }
+    }
+    return first;
+  }
+
+ private:
+  bool v2_;
+  std::vector<Hierarchy> hierarchies_;
+  std::string prefix_;
+};
+
+bool Writable(const fs::path& dir) { return ::access(dir.c_str(), W_OK) == 0; }
+
+}  // namespace
+
+Result<std::unique_ptr<CgroupManager>> NewCgroupManager(std::string tag) {
+  // Mount points by controller, from /proc/self/mountinfo.
+  std::map<std::string, fs::path> v1_mounts;
+  fs::path unified;
+  {
+    std::ifstream in("/proc/self/mountinfo");
+    std::string line;
+    while (std::getline(in, line)) {
+      auto dash = line.find(" - ");
+      if (dash == std::string::npos) continue;
+      std::istringstream pre(line.substr(0, dash)), post(line.substr(dash + 3));
+      std::string id, parent, devno, root, mnt, fstype, source, opts;
+      pre >> id >> parent >> devno >> root >> mnt;
+      post >> fstype >> source >> opts;
+      if (fstype == "cgroup2" && unified.empty()) unified = mnt;
+      if (fstype == "cgroup") {
+        std::istringstream o(opts);
+        std::string opt;
+        while (std::getline(o, opt, ','))
+          if (opt == "memory" || opt == "pids" || opt == "cpu") v1_mounts[opt] = mnt;
+      }
+    }
+  }
+  // Our own cgroup per hierarchy, from /proc/self/cgroup ("4:memory:/a/b", "0::/c").
+  std::map<std::string, std::string> own;
+  std::string own_v2;
+  {
+    std::ifstream in("/proc/self/cgroup");
+    std::string line;
+    while (std::getline(in, line)) {
+      auto c1 = line.find(':'), c2 = line.find(':', c1 + 1);
+      if (c1 == std::string::npos || c2 == std::string::npos) continue;
+      std::string ctrls = line.substr(c1 + 1, c2 - c1 - 1), path = line.substr(c2 + 1);
+      if (ctrls.empty()) own_v2 = path;
+      std::istringstream o(ctrls);
+      std::string c;
+      while (std::getline(o, c, ',')) own[c] = path;
+    }
+  }
+  auto rel = [](const std::string& p) { return p.size() > 1 ? p.substr(1) : std::string(); };
+  if (v1_mounts.count("memory") && v1_mounts.count("pids")) {
+    std::vector<Hierarchy> hs;
+    for (const char* c : {"memory", "pids", "cpu"}) {
+      if (!v1_mounts.count(c)) continue;
+      fs::path parent = v1_mounts[c] / rel(own[c]);
+      if (!Writable(parent))
+        return std::unexpected(Status::FailedPrecondition(
+            fmt::format("cgroup v1 {} hierarchy '{}' is not writable (need root)", c, parent.string())));
+      hs.push_back({c, parent});
+    }
+    return std::make_unique<Manager>(false, std::move(hs), std::move(tag));
+  }
+  if (!unified.empty()) {
+    fs::path parent = unified / rel(own_v2);
+    std::string controllers = ReadFile(unified / "cgroup.controllers");
+    for (const char* c : {"memory", "pids"}) {
+      if (controllers.find(c) == std::string::npos)
+        return std::unexpected(Status::FailedPrecondition(fmt::format(
+            "cgroup v2 at '{}' has no {} controller (controllers: '{}')", unified.string(), c, controllers)));
+    }
+    if (!Writable(parent))
+      return std::unexpected(Status::FailedPrecondition(
+          fmt::format("cgroup v2 '{}' is not writable (need root or a delegated cgroup)", parent.string())));
+    // "No internal processes": controllers can be enabled for children only once the daemon has
+    // moved out of its cgroup into a leaf of its own.
+    std::string want = "+memory +pids";
+    if (ReadFile(parent / "cgroup.controllers").find("cpu") != std::string::npos) want += " +cpu";
+    if (!WriteFile(parent / "cgroup.subtree_control", want).ok()) {
+      fs::path leaf = parent / "hearth-daemon";
+      ::mkdir(leaf.c_str(), 0755);
+      if (Status st = WriteFile(leaf / "cgroup.procs", "0"); !st.ok()) return std::unexpected(st);
+      // Other threads of the daemon follow (cgroup.procs moves the whole process).
+      if (Status st = WriteFile(parent / "cgroup.subtree_control", want); !st.ok()) return std::unexpected(st);
+    }
+    return std::make_unique<Manager>(true, std::vector<Hierarchy>{{"", parent}}, std::move(tag));
+  }
+  return std::unexpected(
+      Status::FailedPrecondition("no usable cgroup hierarchy with the memory and pids controllers"));
+}
+
+}  // namespace hearth::sandbox

@@ -1,0 +1,94 @@
+#include "sandbox/net.h"
+
+#include <arpa/inet.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+
+#include <cstring>
+
+namespace hearth::sandbox {
+
+int BringLoopbackUp(const char** what) {
+  *what = "socket for SIOCSIFFLAGS";
+  int s = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (s < 0) return errno;
+  ifreq ifr{};
+  ifr.ifr_name[0] = 'l', ifr.ifr_name[1] = 'o', ifr.ifr_name[2] = '\0';
+  int rc = 0;
+  *what = "SIOCGIFFLAGS lo";
+  if (::ioctl(s, SIOCGIFFLAGS, &ifr) != 0) {
+    rc = errno;
+  } else {
+    ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+    *what = "SIOCSIFFLAGS lo up";
+    if (::ioctl(s, SIOCSIFFLAGS, &ifr) != 0) rc = errno;
+  }
+  ::close(s);
+  return rc;
+}
+
+int ListenRuntimeApi(const char** what) {
+  *what = "socket";
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -errno;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(kRuntimeApiPort);
+  int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  *what = "bind 127.0.0.1:9001";
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    int e = errno;
+    ::close(fd);
+    return -e;
+  }
+  *what = "listen 127.0.0.1:9001";
+  if (::listen(fd, 64) != 0) {
+    int e = errno;
+    ::close(fd);
+    return -e;
+  }
+  return fd;
+}
+
+int SendRecordWithFd(int sock, const ChildRecord& record, int fd) {
+  iovec iov{const_cast<ChildRecord*>(&record), sizeof record};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  std::memcpy(CMSG_DATA(c), &fd, sizeof fd);
+  if (::sendmsg(sock, &msg, MSG_NOSIGNAL) < 0) return errno;
+  return 0;
+}
+
+ssize_t ReceiveRecord(int sock, ChildRecord* record, UniqueFd* fd, int flags) {
+  iovec iov{record, sizeof *record};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  ssize_t n = ::recvmsg(sock, &msg, MSG_CMSG_CLOEXEC | flags);
+  if (n < 0) return -errno;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+      int received;
+      std::memcpy(&received, CMSG_DATA(c), sizeof received);
+      fd->Reset(received);
+    }
+  }
+  return n;
+}
+
+}  // namespace hearth::sandbox

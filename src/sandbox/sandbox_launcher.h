@@ -1,0 +1,36 @@
+#pragma once
+// The Linux sandbox launcher: every execution environment in its own mount, pid, ipc, uts, net and
+// cgroup namespaces, with a read-only root built from the host's /usr, a fresh cgroup (memory =
+// MemorySize, CPU proportional to memory, pids 1024), an ext4 /tmp of EphemeralStorage size, an
+// unprivileged uid without capabilities, no_new_privs and a seccomp filter. See docs/security.md.
+//
+// Pid 1 of each sandbox is a tiny init: the clone()d child itself, which builds the sandbox, forks
+// the bootstrap, forwards catchable signals to every process of the sandbox, reaps every zombie,
+// and reports the bootstrap's wait status to the daemon on the handshake socket before it exits
+// (taking the whole pid namespace with it). The bootstrap therefore is pid 2, never an init with
+// its odd signal semantics, and orphans cannot pile up as zombies against pids.max.
+//
+// Requires root (real, not in a user namespace), cgroups with memory and pids, /dev/loop-control,
+// mkfs.ext4 and seccomp. NewSandboxLauncher() checks all of it and runs one real sandbox as a
+// self-test; its error says what is missing.
+
+#include <sys/types.h>
+
+#include <filesystem>
+
+#include "sandbox/launcher.h"
+
+namespace hearth::sandbox {
+
+struct SandboxOptions {
+  // Per-daemon state: generated /etc, the mount point of new roots, /tmp image templates.
+  std::filesystem::path state_dir;
+  uid_t uid = 993;
+  gid_t gid = 993;
+  // Launch one /bin/true sandbox before returning. Default: true
+  bool self_test = true;
+};
+
+Result<LauncherPtr> NewSandboxLauncher(SandboxOptions options);
+
+}  // namespace hearth::sandbox

@@ -1,0 +1,297 @@
+// Real sandboxes: needs root, cgroups, loop devices. Skips with the reason otherwise.
+#include "sandbox/sandbox_launcher.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <fstream>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+namespace hearth::sandbox {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct RunResult {
+  std::string out, err;
+  int status = -1;
+  bool oom = false;
+  int64_t peak = 0;
+};
+
+class SandboxTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    state_ = fs::path(::testing::TempDir()) / ("hearth_sbx_" + std::to_string(::getpid()));
+    fs::remove_all(state_);
+    if (::geteuid() != 0) {
+      skip_reason_ = new std::string("not root: the sandbox needs root");
+      return;
+    }
+    auto l = NewSandboxLauncher({.state_dir = state_ / "state"});
+    if (!l) {
+      skip_reason_ = new std::string(l.error().message());
+      return;
+    }
+    launcher_ = l->release();
+  }
+  static void TearDownTestSuite() {
+    delete launcher_;
+    launcher_ = nullptr;
+    // Nothing may be left: no cgroups of ours, no images but the templates.
+    std::error_code ec;
+    fs::remove_all(state_, ec);
+  }
+  void SetUp() override {
+    if (skip_reason_) GTEST_SKIP() << *skip_reason_;
+    code_ = state_ / ("code_" + std::to_string(counter_++));
+    fs::create_directories(code_);
+    ::chmod(code_.c_str(), 0755);
+  }
+
+  void Write(const std::string& name, const std::string& text, mode_t mode = 0755) {
+    std::ofstream(code_ / name) << text;
+    ::chmod((code_ / name).c_str(), mode);
+  }
+  static std::string ReadAll(int fd) {
+    std::string s;
+    char buf[4096];
+    ssize_t n;
+    while ((n = ::read(fd, buf, sizeof buf)) > 0) s.append(buf, n);
+    return s;
+  }
+  LaunchSpec Spec(int memory_mb = 128, int tmp_mb = 64) {
+    LaunchSpec s;
+    s.environment_id = "t" + std::to_string(counter_++);
+    s.code_dir = code_;
+    s.entrypoint = "bootstrap";
+    s.env = {"PATH=/usr/bin:/bin", "FOO=bar"};
+    s.memory_mb = memory_mb;
+    s.ephemeral_storage_mb = tmp_mb;
+    return s;
+  }
+  RunResult Run(const std::string& script, int memory_mb = 128, int tmp_mb = 64) {
+    Write("bootstrap", script);
+    auto p = launcher_->Launch(Spec(memory_mb, tmp_mb));
+    RunResult r;
+    if (!p) {
+      ADD_FAILURE() << p.error().ToString();
+      return r;
+    }
+    UniqueFd out = (*p)->TakeStdout(), err = (*p)->TakeStderr();
+    r.out = ReadAll(out.get());
+    r.err = ReadAll(err.get());
+    pollfd pf{(*p)->exit_fd(), POLLIN, 0};
+    EXPECT_EQ(::poll(&pf, 1, 10000), 1);
+    auto st = (*p)->TryReap();
+    r.status = st.value_or(-1);
+    r.oom = (*p)->OomKilled();
+    r.peak = (*p)->PeakMemoryBytes();
+    return r;
+  }
+
+  static inline fs::path state_;
+  static inline Launcher* launcher_ = nullptr;
+  static inline std::string* skip_reason_ = nullptr;
+  static inline int counter_ = 0;
+  fs::path code_;
+};
+
+TEST_F(SandboxTest, IdentityPidAndNamespaces) {
+  auto r = Run("#!/bin/sh\n"
+               "echo \"pid=$$ uid=$(id -u) user=$(id -un) groups=$(id -G) host=$(hostname)\"\n"
+               "grep -E '^Cap(Inh|Prm|Eff|Bnd|Amb)' /proc/self/status | tr -s '\\t' ' '\n"
+               "grep NoNewPrivs /proc/self/status | tr -s '\\t' ' '\n"
+               "echo procs=$(ls /proc | grep -c '^[0-9]')\n"
+               "echo \"task=$LAMBDA_TASK_ROOT api=$AWS_LAMBDA_RUNTIME_API foo=$FOO pwd=$PWD\"\n"
+               "ls / | tr '\\n' ' '; echo\n");
+  EXPECT_TRUE(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0) << r.status << r.err;
+  EXPECT_NE(r.out.find("pid=2 uid=993 user=sbx_user1051 groups=993 host=sandbox"), std::string::npos) << r.out;
+  for (const char* cap : {"CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"})
+    EXPECT_NE(r.out.find(std::string(cap) + ": 0000000000000000"), std::string::npos) << cap << "\n" << r.out;
+  EXPECT_NE(r.out.find("NoNewPrivs: 1"), std::string::npos) << r.out;
+  // init, sh, and the pipeline's processes; never the host's.
+  EXPECT_NE(r.out.find("procs="), std::string::npos);
+  int procs = std::atoi(r.out.substr(r.out.find("procs=") + 6).c_str());
+  EXPECT_LE(procs, 6) << r.out;
+  EXPECT_NE(r.out.find("task=/var/task api=127.0.0.1:9001 foo=bar pwd=/var/task"), std::string::npos) << r.out;
+  for (const char* name : {"bin ", "dev ", "etc ", "lib ", "lib64 ", "opt ", "proc ", "sbin ", "tmp ", "usr ", "var "})
+    EXPECT_NE(r.out.find(name), std::string::npos) << name << r.out;
+  EXPECT_EQ(r.out.find("home "), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("root "), std::string::npos) << r.out;
+}
+
+TEST_F(SandboxTest, OnlyTmpIsWritable) {
+  auto r = Run("#!/bin/sh\n"
+               "for d in / /var/task /opt /etc /usr /dev /proc/sys; do\n"
+               "  if touch $d/hearth-probe 2>/dev/null; then echo \"WROTE $d\"; fi\n"
+               "done\n"
+               "echo hi > /tmp/x && cat /tmp/x\n"
+               "grep -E ' / | /tmp | /usr ' /proc/self/mounts | cut -d' ' -f2-4\n");
+  EXPECT_EQ(r.out.find("WROTE"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("hi\n"), std::string::npos) << r.out << r.err;
+  EXPECT_NE(r.out.find("/ tmpfs ro"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("/usr ext4 ro"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("/tmp ext4 rw"), std::string::npos) << r.out;
+  EXPECT_FALSE(fs::exists(code_ / "hearth-probe"));
+}
+
+TEST_F(SandboxTest, TmpHoldsItsSizeBeyondMemoryThenENOSPC) {
+  // 160 MB of /tmp in a 128 MB function: the page cache must not get the function OOM-killed.
+  auto r = Run("#!/bin/sh\n"
+               "df -k /tmp | tail -1 | awk '{print \"size_kb=\" $2}'\n"
+               "dd if=/dev/zero of=/tmp/fill bs=1M count=400 2>&1 | grep -o 'No space left on device'\n"
+               "ls -s -k /tmp/fill | awk '{print \"written_kb=\" $1}'\n",
+               128, 160);
+  EXPECT_TRUE(WIFEXITED(r.status)) << "status " << r.status << " oom " << r.oom << "\n" << r.out;
+  EXPECT_FALSE(r.oom);
+  EXPECT_NE(r.out.find("No space left on device"), std::string::npos) << r.out;
+  auto num = [&](const char* key) {
+    auto at = r.out.find(key);
+    return at == std::string::npos ? 0L : std::atol(r.out.c_str() + at + std::strlen(key));
+  };
+  EXPECT_GE(num("size_kb="), 160L * 1024) << r.out;
+  EXPECT_GE(num("written_kb="), 158L * 1024) << r.out;
+  EXPECT_LE(num("written_kb="), 180L * 1024) << r.out;
+}
+
+TEST_F(SandboxTest, LoopbackOnlyNetworkAndSeccomp) {
+  // A host listener the sandbox must not reach.
+  UniqueFd host(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(host.get(), reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(::listen(host.get(), 4), 0);
+  socklen_t len = sizeof a;
+  ::getsockname(host.get(), reinterpret_cast<sockaddr*>(&a), &len);
+  Write("probe.py",
+        "import socket, os, sys, errno\n"
+        "def tryit(name, f):\n"
+        "    try:\n"
+        "        f(); print(name, 'ok')\n"
+        "    except OSError as e:\n"
+        "        print(name, errno.errorcode.get(e.errno, e.errno))\n"
+        "print('ifaces', sorted(os.listdir('/sys/class/net')) if os.path.exists('/sys/class/net') else\n"
+        "      [l.split(':')[0].strip() for l in open('/proc/net/dev').readlines()[2:]])\n"
+        "tryit('runtime_api', lambda: socket.create_connection(('127.0.0.1', 9001), timeout=2))\n"
+        "tryit('host_loopback', lambda: socket.create_connection(('127.0.0.1', int(sys.argv[1])), timeout=2))\n"
+        "def lst():\n"
+        "    s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(1)\n"
+        "tryit('listen', lst)\n"
+        "tryit('packet', lambda: socket.socket(socket.AF_PACKET, socket.SOCK_RAW))\n"
+        "tryit('raw', lambda: socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP))\n"
+        "import ctypes\n"
+        "libc = ctypes.CDLL(None, use_errno=True)\n"
+        "def mnt():\n"
+        "    if libc.mount(b'none', b'/tmp', b'tmpfs', 0, None) != 0:\n"
+        "        raise OSError(ctypes.get_errno(), 'mount')\n"
+        "tryit('mount', mnt)\n"
+        "def unshare():\n"
+        "    if libc.unshare(0x10000000) != 0:\n"
+        "        raise OSError(ctypes.get_errno(), 'unshare')\n"
+        "tryit('unshare_user', unshare)\n"
+        "def ptrace():\n"
+        "    if libc.ptrace(16, 1, 0, 0) != 0:\n"
+        "        raise OSError(ctypes.get_errno(), 'ptrace')\n"
+        "tryit('ptrace_init', ptrace)\n"
+        "os.kill(1, 9)  # ignored: pid 1 of a namespace cannot be SIGKILLed from inside\n"
+        "print('init survived')\n",
+        0644);
+  auto r = Run("#!/bin/sh\nexec /usr/bin/python3 /var/task/probe.py " + std::to_string(ntohs(a.sin_port)) + "\n");
+  EXPECT_TRUE(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0) << r.status << r.err;
+  EXPECT_NE(r.out.find("ifaces ['lo']"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("runtime_api ok"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("host_loopback ECONNREFUSED"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("listen EACCES"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("packet EPERM"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("raw EPERM"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("mount EPERM"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("unshare_user EPERM"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("ptrace_init EPERM"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("init survived"), std::string::npos) << r.out;
+}
+
+TEST_F(SandboxTest, MemoryLimitOomKillsAndIsReported) {
+  auto r = Run("#!/usr/bin/python3\nb = bytearray(300 << 20)\nprint('survived')\n", 128);
+  EXPECT_TRUE(WIFSIGNALED(r.status) && WTERMSIG(r.status) == SIGKILL) << "status " << r.status << r.out;
+  EXPECT_TRUE(r.oom);
+  EXPECT_EQ(r.out.find("survived"), std::string::npos);
+  EXPECT_GE(r.peak, 100LL << 20);
+  EXPECT_LE(r.peak, 129LL << 20);
+}
+
+TEST_F(SandboxTest, PidsLimitStopsForkBomb) {
+  auto r = Run("#!/usr/bin/python3\n"
+               "import os, signal, errno\n"
+               "n = 0\n"
+               "while True:\n"
+               "    try:\n"
+               "        p = os.fork()\n"
+               "    except OSError as e:\n"
+               "        print('stopped', n, errno.errorcode[e.errno]); break\n"
+               "    if p == 0:\n"
+               "        signal.pause(); os._exit(0)\n"
+               "    n += 1\n"
+               "    if n > 5000: print('unbounded'); break\n",
+               1769);  // one full vCPU, so that forking is not CPU-throttled
+  EXPECT_NE(r.out.find("stopped 102"), std::string::npos) << r.out << r.err;  // 1024 - init, python
+  EXPECT_NE(r.out.find("EAGAIN"), std::string::npos) << r.out;
+}
+
+TEST_F(SandboxTest, SignalIsForwardedAndExecErrorsNameTheStep) {
+  Write("bootstrap", "#!/bin/sh\ntrap 'echo got-term; exit 3' TERM\nwhile :; do sleep 0.02; done\n");
+  auto p = launcher_->Launch(Spec());
+  ASSERT_TRUE(p.has_value()) << p.error().ToString();
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  (*p)->Signal(SIGTERM);
+  UniqueFd out = (*p)->TakeStdout();
+  EXPECT_EQ(ReadAll(out.get()), "got-term\n");
+  pollfd pf{(*p)->exit_fd(), POLLIN, 0};
+  ASSERT_EQ(::poll(&pf, 1, 5000), 1);
+  auto st = (*p)->TryReap();
+  ASSERT_TRUE(st.has_value());
+  EXPECT_TRUE(WIFEXITED(*st) && WEXITSTATUS(*st) == 3) << *st;
+
+  // Not readable by the sandbox user: execve fails inside, and the error says so.
+  Write("bootstrap", "#!/bin/sh\ntrue\n", 0700);
+  auto bad = launcher_->Launch(Spec());
+  ASSERT_FALSE(bad.has_value());
+  EXPECT_EQ(bad.error().code(), StatusCode::kPermissionDenied) << bad.error().ToString();
+  EXPECT_NE(bad.error().message().find("'execve'"), std::string::npos) << bad.error().message();
+  EXPECT_NE(bad.error().message().find("/var/task/bootstrap"), std::string::npos) << bad.error().message();
+}
+
+TEST_F(SandboxTest, SweepKillsWhatAKilledDaemonLeft) {
+  Write("bootstrap", "#!/bin/sh\nsleep 30 & sleep 30\n");
+  auto p = launcher_->Launch(Spec());
+  ASSERT_TRUE(p.has_value()) << p.error().ToString();
+  // A second launcher on the same state directory plays the restarted daemon.
+  auto again = NewSandboxLauncher({.state_dir = state_ / "state", .self_test = false});
+  ASSERT_TRUE(again.has_value()) << again.error().ToString();
+  ASSERT_TRUE((*again)->SweepLeftovers().ok());
+  pollfd pf{(*p)->exit_fd(), POLLIN, 0};
+  ASSERT_EQ(::poll(&pf, 1, 5000), 1);
+  auto st = (*p)->TryReap();
+  ASSERT_TRUE(st.has_value());
+  EXPECT_TRUE(WIFSIGNALED(*st) && WTERMSIG(*st) == SIGKILL) << *st;
+  p->reset();
+  // No image of ours is left (the cgroups are checked by Sweep's own rmdir).
+  std::string leftovers;
+  for (const auto& e : fs::recursive_directory_iterator(state_ / "state" / "tmp-images"))
+    if (!e.path().filename().string().starts_with("template-")) leftovers += e.path().string() + " ";
+  EXPECT_EQ(leftovers, "");
+}
+
+}  // namespace
+}  // namespace hearth::sandbox
