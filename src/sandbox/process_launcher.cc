@@ -5,11 +5,13 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <optional>
 #include <sstream>
@@ -71,9 +73,12 @@ class ChildProcess final : public Process {
   std::optional<int> TryReap() override {
     if (reaped_) return status_;
     int status = 0;
-    pid_t r = ::waitpid(pid_, &status, WNOHANG);
+    struct rusage ru{};
+    pid_t r = ::wait4(pid_, &status, WNOHANG, &ru);
     if (r == pid_) {
-      // Sample the peak before the group's leftovers go away; the leader's own numbers are gone.
+      // /proc/<pid>/status is gone with the process: its peak comes from the kernel's rusage
+      // (ru_maxrss, KiB), so a runtime that crashed before any sample still reports it.
+      last_peak_ = std::max(last_peak_, static_cast<int64_t>(ru.ru_maxrss) * 1024);
       reaped_ = true;
       status_ = status;
       ::kill(-pid_, SIGKILL);  // orphans of the runtime must not outlive it
