@@ -59,6 +59,27 @@ Status ValidateJsonPayload(std::string_view payload) {
   return Status::Ok();
 }
 
+// Stores a package unless the account's code storage would exceed `limit` (the function's
+// current package of `replaced_bytes` is replaced, so it does not count). Blocking.
+Result<artifacts::StoredCode> PutCodeWithinLimit(store::MetadataStore& store,
+                                                 artifacts::CodeStore& code, int64_t limit,
+                                                 int64_t replaced_bytes, std::string_view zip) {
+  auto usage = store.GetUsage();
+  if (!usage) return std::unexpected(usage.error());
+  if (usage->total_code_size - replaced_bytes + static_cast<int64_t>(zip.size()) > limit) {
+    return std::unexpected(Status(StatusCode::kCodeStorageExceeded,
+                                  fmt::format("Code storage limit exceeded ({} bytes).", limit)));
+  }
+  return code.Put(zip);
+}
+
+Status RevisionMismatch() {
+  return Status::FailedPrecondition(
+      "The Revision Id provided does not match the latest Revision Id. Call the "
+      "GetFunction/GetAlias "
+      "API to retrieve the latest Revision Id");
+}
+
 }  // namespace
 
 std::shared_ptr<http::ConnectionOptions> LambdaApi::ConnectionOptions() const {
@@ -214,12 +235,12 @@ asio::awaitable<http::Response> LambdaApi::Handle(Request& req) {
 asio::awaitable<http::Response> LambdaApi::CreateFunction(Request& req, const std::string& rid) {
   // Parsing (base64 of up to 50 MB) and unpacking happen on the worker pool.
   std::string body = std::move(req.body());
-  auto blocking_fn1 = [body = std::move(body)]() -> Result<CreateFunctionRequest> {
-                                       json::value v;
-                                       HEARTH_RETURN_IF_ERROR(ParseJsonBody(body, &v));
-                                       return ParseCreateFunction(v);
-                                     };
-  auto parsed = co_await RunBlocking(*ctx_.workers, std::move(blocking_fn1));
+  auto parse = [body = std::move(body)]() -> Result<CreateFunctionRequest> {
+    json::value v;
+    HEARTH_RETURN_IF_ERROR(ParseJsonBody(body, &v));
+    return ParseCreateFunction(v);
+  };
+  auto parsed = co_await RunBlocking(*ctx_.workers, std::move(parse));
   if (!parsed) co_return Error(req, rid, parsed.error());
   config::FunctionConfig cfg = std::move(parsed->config);
   if (ctx_.registry->Find(cfg.name))
@@ -232,17 +253,10 @@ asio::awaitable<http::Response> LambdaApi::CreateFunction(Request& req, const st
   artifacts::CodeStore* code = ctx_.code;
   const int64_t limit = ctx_.config->code_storage_limit_bytes;
   std::string zip = std::move(parsed->zip_bytes);
-  auto blocking_fn2 = [store, code, limit, zip = std::move(zip)]() -> Result<artifacts::StoredCode> {
-        auto usage = store->GetUsage();
-        if (!usage) return std::unexpected(usage.error());
-        if (usage->total_code_size + static_cast<int64_t>(zip.size()) > limit) {
-          return std::unexpected(
-              Status(StatusCode::kCodeStorageExceeded,
-                     fmt::format("Code storage limit exceeded ({} bytes).", limit)));
-        }
-        return code->Put(zip);
-      };
-  auto stored = co_await RunBlocking(*ctx_.workers, std::move(blocking_fn2));
+  auto put_code = [store, code, limit, zip = std::move(zip)]() {
+    return PutCodeWithinLimit(*store, *code, limit, /*replaced_bytes=*/0, zip);
+  };
+  auto stored = co_await RunBlocking(*ctx_.workers, std::move(put_code));
   if (!stored) co_return Error(req, rid, stored.error());
   cfg.code_sha256_hex = stored->sha256_hex;
   cfg.code_size = stored->zip_size;
@@ -251,8 +265,8 @@ asio::awaitable<http::Response> LambdaApi::CreateFunction(Request& req, const st
   cfg.revision_id = NewUuid();
   cfg.state = "Active";
   cfg.last_update_status = "Successful";
-  auto blocking_fn3 = [store, cfg]() { return store->CreateFunction(cfg); };
-  Status st = co_await RunBlocking(*ctx_.workers, std::move(blocking_fn3));
+  auto create = [store, cfg]() { return store->CreateFunction(cfg); };
+  Status st = co_await RunBlocking(*ctx_.workers, std::move(create));
   if (st.code() == StatusCode::kAlreadyExists)
     st = Status::AlreadyExists("Function already exist: " + cfg.name);
   if (!st.ok()) co_return Error(req, rid, st);
@@ -313,8 +327,8 @@ asio::awaitable<http::Response> LambdaApi::ListFunctions(Request& req, const std
     after = *decoded;
   }
   store::MetadataStore* store = ctx_.store;
-  auto blocking_fn4 = [store, after, max]() { return store->ListFunctions(after, max + 1); };
-  auto page = co_await RunBlocking(*ctx_.workers, std::move(blocking_fn4));
+  auto list = [store, after, max]() { return store->ListFunctions(after, max + 1); };
+  auto page = co_await RunBlocking(*ctx_.workers, std::move(list));
   if (!page) co_return Error(req, rid, page.error());
   json::array fns;
   bool more = static_cast<int>(page->size()) > max;
@@ -335,20 +349,17 @@ asio::awaitable<http::Response> LambdaApi::UpdateCode(Request& req, const std::s
     co_return Error(req, rid,
                     Status::InvalidArgument("Only $LATEST can be updated; remove the qualifier"));
   std::string body = std::move(req.body());
-  auto blocking_fn5 = [body = std::move(body)]() -> Result<UpdateCodeRequest> {
+  auto parse = [body = std::move(body)]() -> Result<UpdateCodeRequest> {
     json::value v;
     HEARTH_RETURN_IF_ERROR(ParseJsonBody(body, &v));
     return ParseUpdateFunctionCode(v);
   };
-  auto parsed = co_await RunBlocking(*ctx_.workers, std::move(blocking_fn5));
+  auto parsed = co_await RunBlocking(*ctx_.workers, std::move(parse));
   if (!parsed) co_return Error(req, rid, parsed.error());
   const invoke::FunctionEntry* e = ctx_.registry->Find(fr->name);
   if (!e) co_return Error(req, rid, Status::NotFound("Function not found: " + Arn(fr->name)));
   if (!parsed->revision_id.empty() && parsed->revision_id != e->latest.revision_id) {
-    co_return Error(req, rid,
-                    Status::FailedPrecondition("The Revision Id provided does not match the latest "
-                                               "Revision Id. Call the GetFunction/GetAlias API "
-                                               "to retrieve the latest Revision Id"));
+    co_return Error(req, rid, RevisionMismatch());
   }
   if (Status st = BeginWrite(fr->name); !st.ok()) co_return Error(req, rid, st);
   const std::string name = fr->name;
@@ -359,17 +370,10 @@ asio::awaitable<http::Response> LambdaApi::UpdateCode(Request& req, const std::s
   const int64_t limit = ctx_.config->code_storage_limit_bytes;
   const int64_t old_size = cfg.code_size;
   std::string zip = std::move(parsed->zip_bytes);
-  auto blocking_fn6 = [store, code, limit, old_size, zip = std::move(zip)]() -> Result<artifacts::StoredCode> {
-        auto usage = store->GetUsage();
-        if (!usage) return std::unexpected(usage.error());
-        if (usage->total_code_size - old_size + static_cast<int64_t>(zip.size()) > limit) {
-          return std::unexpected(
-              Status(StatusCode::kCodeStorageExceeded,
-                     fmt::format("Code storage limit exceeded ({} bytes).", limit)));
-        }
-        return code->Put(zip);
-      };
-  auto stored = co_await RunBlocking(*ctx_.workers, std::move(blocking_fn6));
+  auto put_code = [store, code, limit, old_size, zip = std::move(zip)]() {
+    return PutCodeWithinLimit(*store, *code, limit, old_size, zip);
+  };
+  auto stored = co_await RunBlocking(*ctx_.workers, std::move(put_code));
   if (!stored) co_return Error(req, rid, stored.error());
   if (parsed->dry_run) {
     config::FunctionConfig preview = cfg;
@@ -387,8 +391,8 @@ asio::awaitable<http::Response> LambdaApi::UpdateCode(Request& req, const std::s
   cfg.last_modified = FormatLambdaTimestamp(ctx_.clock->Now());
   cfg.revision_id = NewUuid();
   cfg.last_update_status = "Successful";
-  auto blocking_fn7 = [store, cfg, expected]() { return store->UpdateFunction(cfg, expected); };
-  Status st = co_await RunBlocking(*ctx_.workers, std::move(blocking_fn7));
+  auto update = [store, cfg, expected]() { return store->UpdateFunction(cfg, expected); };
+  Status st = co_await RunBlocking(*ctx_.workers, std::move(update));
   if (!st.ok()) co_return Error(req, rid, st);
   ctx_.registry->Put(invoke::FunctionEntry{cfg, stored->dir});
   ctx_.manager->Retire(cfg.name);
@@ -414,10 +418,7 @@ asio::awaitable<http::Response> LambdaApi::UpdateConfiguration(Request& req, con
   if (Status st = ApplyConfigurationUpdate(body, &cfg, &revision); !st.ok())
     co_return Error(req, rid, st);
   if (!revision.empty() && revision != e->latest.revision_id) {
-    co_return Error(req, rid,
-                    Status::FailedPrecondition("The Revision Id provided does not match the latest "
-                                               "Revision Id. Call the GetFunction/GetAlias API "
-                                               "to retrieve the latest Revision Id"));
+    co_return Error(req, rid, RevisionMismatch());
   }
   if (Status st = BeginWrite(fr->name); !st.ok()) co_return Error(req, rid, st);
   const std::string name = fr->name;
@@ -427,8 +428,8 @@ asio::awaitable<http::Response> LambdaApi::UpdateConfiguration(Request& req, con
   cfg.revision_id = NewUuid();
   cfg.last_update_status = "Successful";
   store::MetadataStore* store = ctx_.store;
-  auto blocking_fn8 = [store, cfg, expected]() { return store->UpdateFunction(cfg, expected); };
-  Status st = co_await RunBlocking(*ctx_.workers, std::move(blocking_fn8));
+  auto update = [store, cfg, expected]() { return store->UpdateFunction(cfg, expected); };
+  Status st = co_await RunBlocking(*ctx_.workers, std::move(update));
   if (!st.ok()) co_return Error(req, rid, st);
   ctx_.registry->Put(invoke::FunctionEntry{cfg, code_dir});
   ctx_.manager->Retire(cfg.name);
@@ -456,8 +457,8 @@ asio::awaitable<http::Response> LambdaApi::DeleteFunction(Request& req, const st
   const std::string name = fr->name;
   Defer end([&] { EndWrite(name); });
   store::MetadataStore* store = ctx_.store;
-  auto blocking_fn9 = [store, name]() { return store->DeleteFunction(name); };
-  Status st = co_await RunBlocking(*ctx_.workers, std::move(blocking_fn9));
+  auto remove = [store, name]() { return store->DeleteFunction(name); };
+  Status st = co_await RunBlocking(*ctx_.workers, std::move(remove));
   if (!st.ok()) co_return Error(req, rid, st);
   ctx_.registry->Erase(name);
   ctx_.manager->Retire(name);
@@ -524,8 +525,8 @@ asio::awaitable<http::Response> LambdaApi::Invoke(Request& req, const std::strin
   if (payload.empty()) payload = "{}";
   Status valid;
   if (payload.size() > kParseOnLoopLimit) {
-    auto blocking_fn10 = [&payload]() { return ValidateJsonPayload(payload); };
-    valid = co_await RunBlocking(*ctx_.workers, std::move(blocking_fn10));
+    auto validate = [&payload]() { return ValidateJsonPayload(payload); };
+    valid = co_await RunBlocking(*ctx_.workers, std::move(validate));
   } else {
     valid = ValidateJsonPayload(payload);
   }
@@ -579,8 +580,8 @@ asio::awaitable<http::Response> LambdaApi::Invoke(Request& req, const std::strin
 
 asio::awaitable<http::Response> LambdaApi::AccountSettings(Request& req, const std::string& rid) {
   store::MetadataStore* store = ctx_.store;
-  auto blocking_fn11 = [store]() { return store->GetUsage(); };
-  auto usage = co_await RunBlocking(*ctx_.workers, std::move(blocking_fn11));
+  auto usage_of = [store]() { return store->GetUsage(); };
+  auto usage = co_await RunBlocking(*ctx_.workers, std::move(usage_of));
   if (!usage) co_return Error(req, rid, usage.error());
   json::object out{
       {"AccountLimit",
@@ -609,10 +610,8 @@ asio::awaitable<http::Response> LambdaApi::ReadLogs(Request& req, const std::str
   lim = std::clamp<int64_t>(lim, 1, 8 << 20);
   auto path = ctx_.logs->PathFor(fr->name);
   int64_t next = 0;
-  auto blocking_fn12 = [path, off, lim, &next]() {
-    return telemetry::ReadLog(path, off, lim, &next);
-  };
-  auto text = co_await RunBlocking(*ctx_.workers, std::move(blocking_fn12));
+  auto read = [path, off, lim, &next]() { return telemetry::ReadLog(path, off, lim, &next); };
+  auto text = co_await RunBlocking(*ctx_.workers, std::move(read));
   if (!text) co_return Error(req, rid, text.error());
   Response res =
       http::MakeResponse(req, bhttp::status::ok, std::move(*text), "text/plain; charset=utf-8");
@@ -626,14 +625,14 @@ asio::awaitable<http::Response> LambdaApi::DownloadCode(Request& req, const std:
   if (digest.size() != 64 || digest.find_first_not_of("0123456789abcdef") != std::string::npos)
     co_return Error(req, rid, Status::NotFound("Code not found"));
   auto path = std::filesystem::path(ctx_.config->data_dir) / "code" / "zips" / (digest + ".zip");
-  auto blocking_fn13 = [path]() -> Result<std::string> {
+  auto read = [path]() -> Result<std::string> {
     std::ifstream in(path, std::ios::binary);
     if (!in) return std::unexpected(Status::NotFound("Code not found"));
     std::ostringstream ss;
     ss << in.rdbuf();
     return ss.str();
   };
-  auto data = co_await RunBlocking(*ctx_.workers, std::move(blocking_fn13));
+  auto data = co_await RunBlocking(*ctx_.workers, std::move(read));
   if (!data) co_return Error(req, rid, data.error());
   Response res = http::MakeResponse(req, bhttp::status::ok, std::move(*data), "application/zip");
   res.set("x-amzn-RequestId", rid);

@@ -18,12 +18,6 @@
 #include "common/encoding.h"
 #include "common/unique_fd.h"
 
-// HEARTH_RETURN_IF_ERROR for functions returning Result<T>.
-#define ARTIFACTS_RETURN_IF_ERROR(expr)                    \
-  do {                                                     \
-    ::hearth::Status _st = (expr);                         \
-    if (!_st.ok()) return std::unexpected(std::move(_st)); \
-  } while (0)
 
 namespace hearth::artifacts {
 namespace {
@@ -220,7 +214,7 @@ Result<StoredCode> FsCodeStore::Lookup(const std::string& hex) {
     std::error_code ec;
     uintmax_t zip_size = fs::file_size(zips_ / (hex + std::string(kZipSuffix)), ec);
     if (!ec) fresh.zip_size = static_cast<int64_t>(zip_size);
-    ARTIFACTS_RETURN_IF_ERROR(WriteFileAtomically(meta_path, FormatMeta(fresh), 0444));
+    HEARTH_RETURN_IF_ERROR(WriteFileAtomically(meta_path, FormatMeta(fresh), 0444));
     meta = fresh;
   }
   code.zip_size = meta->zip_size;
@@ -238,7 +232,7 @@ Result<StoredCode> FsCodeStore::Put(std::string_view zip_bytes) {
   if (existing) {
     std::error_code ec;
     if (!fs::exists(zip_path, ec)) {
-      ARTIFACTS_RETURN_IF_ERROR(WriteFileAtomically(zip_path, zip_bytes, 0444));
+      HEARTH_RETURN_IF_ERROR(WriteFileAtomically(zip_path, zip_bytes, 0444));
     }
     return existing;
   }
@@ -252,10 +246,10 @@ Result<StoredCode> FsCodeStore::Put(std::string_view zip_bytes) {
   Result<UnzipStats> stats = SafeUnzip(zip_bytes, work, limits_);
   if (!stats) return std::unexpected(stats.error());
 
-  ARTIFACTS_RETURN_IF_ERROR(WriteFileAtomically(zip_path, zip_bytes, 0444));
+  HEARTH_RETURN_IF_ERROR(WriteFileAtomically(zip_path, zip_bytes, 0444));
   const Meta meta{.zip_size = static_cast<int64_t>(zip_bytes.size()),
                   .unzipped_size = stats->unzipped_bytes};
-  ARTIFACTS_RETURN_IF_ERROR(
+  HEARTH_RETURN_IF_ERROR(
       WriteFileAtomically(unpacked_ / (hex + std::string(kMetaSuffix)), FormatMeta(meta), 0444));
 
   {
@@ -268,14 +262,14 @@ Result<StoredCode> FsCodeStore::Put(std::string_view zip_bytes) {
   }
   // Moving a directory to another parent rewrites its "..": it must be writable for a moment.
   const fs::path final_dir = unpacked_ / hex;
-  ARTIFACTS_RETURN_IF_ERROR(Chmod(work, 0755));
+  HEARTH_RETURN_IF_ERROR(Chmod(work, 0755));
   if (::rename(work.c_str(), final_dir.c_str()) != 0) {
     return std::unexpected(
         PosixError(fmt::format("rename '{}' to '{}'", work.string(), final_dir.string()), errno));
   }
   remove_work.Cancel();
-  ARTIFACTS_RETURN_IF_ERROR(Chmod(final_dir, 0555));
-  ARTIFACTS_RETURN_IF_ERROR(FsyncDir(unpacked_));
+  HEARTH_RETURN_IF_ERROR(Chmod(final_dir, 0555));
+  HEARTH_RETURN_IF_ERROR(FsyncDir(unpacked_));
 
   StoredCode code;
   code.sha256_hex = hex;

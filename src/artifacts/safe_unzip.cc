@@ -20,12 +20,6 @@
 
 #include "common/unique_fd.h"
 
-// HEARTH_RETURN_IF_ERROR for functions returning Result<T>.
-#define ARTIFACTS_RETURN_IF_ERROR(expr)                    \
-  do {                                                     \
-    ::hearth::Status _st = (expr);                         \
-    if (!_st.ok()) return std::unexpected(std::move(_st)); \
-  } while (0)
 
 namespace hearth::artifacts {
 namespace {
@@ -291,7 +285,7 @@ class Unzipper {
       if (cd->entries == 0 && cd->size == 0) {
         return std::unexpected(Status::InvalidArgument(std::string(kEmptyZipMessage)));
       }
-      ARTIFACTS_RETURN_IF_ERROR(ScanCentralDirectory(zip_, *cd, limits_));
+      HEARTH_RETURN_IF_ERROR(ScanCentralDirectory(zip_, *cd, limits_));
     }
     ArchiveReadPtr reader(archive_read_new());
     if (!reader) return std::unexpected(Status::Internal("archive_read_new failed"));
@@ -317,7 +311,7 @@ class Unzipper {
         return std::unexpected(Refuse(
             name, fmt::format("exceeds the limit of {} entries per zip", limits_.max_entries)));
       }
-      ARTIFACTS_RETURN_IF_ERROR(Extract(reader.get(), entry, name));
+      HEARTH_RETURN_IF_ERROR(Extract(reader.get(), entry, name));
     }
     if (stats_.entries == 0) {
       return std::unexpected(Status::InvalidArgument(std::string(kEmptyZipMessage)));
@@ -597,7 +591,7 @@ Result<UnzipStats> SafeUnzip(std::string_view zip_bytes, const fs::path& dest,
   Unzipper unzipper(zip_bytes, root.get(), limits);
   Result<UnzipStats> stats = unzipper.Run();
   if (!stats) return stats;
-  ARTIFACTS_RETURN_IF_ERROR(ChmodDirs(dest, static_cast<fs::perms>(0555)));
+  HEARTH_RETURN_IF_ERROR(ChmodDirs(dest, static_cast<fs::perms>(0555)));
   return stats;
 }
 

@@ -1,5 +1,7 @@
 #include "cli/client.h"
 
+#include <iostream>
+
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -96,6 +98,18 @@ std::string ErrorMessage(const HttpResult& r) {
     }
   }
   return fmt::format("HTTP {}{}: {}", r.status, type.empty() ? "" : " " + type, r.body);
+}
+
+int FailureExitCode(const Result<HttpResult>& r) {
+  if (!r) {
+    std::cerr << "hearth: " << r.error().message() << "\n";
+    return 2;
+  }
+  if (r->status != 200) {
+    std::cerr << "hearth: " << ErrorMessage(*r) << "\n";
+    return 1;
+  }
+  return 0;
 }
 
 }  // namespace hearth::cli

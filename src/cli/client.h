@@ -32,4 +32,8 @@ std::string EncodeSegment(const std::string& s);
 // The Lambda error message of an error response body, or the body itself.
 std::string ErrorMessage(const HttpResult& r);
 
+// For a CLI verb: 0 when `r` is a 200 answer; otherwise prints why to stderr and returns the exit
+// code (2: the daemon could not be reached; 1: it answered with an error).
+int FailureExitCode(const Result<HttpResult>& r);
+
 }  // namespace hearth::cli

@@ -15,14 +15,7 @@ int RunFunctions(Client& client, bool json_output) {
     std::string target = "/2015-03-31/functions/?MaxItems=50";
     if (!marker.empty()) target += "&Marker=" + EncodeSegment(marker);
     auto r = client.Request("GET", target);
-    if (!r) {
-      std::cerr << "hearth: " << r.error().message() << "\n";
-      return 2;
-    }
-    if (r->status != 200) {
-      std::cerr << "hearth: " << ErrorMessage(*r) << "\n";
-      return 1;
-    }
+    if (int code = FailureExitCode(r); code != 0) return code;
     boost::system::error_code ec;
     json::value v = json::parse(r->body, ec);
     if (ec || !v.is_object()) {

@@ -24,14 +24,7 @@ int RunInvoke(Client& client, const InvokeOptions& opts) {
   std::map<std::string, std::string> headers;
   if (opts.tail) headers["X-Amz-Log-Type"] = "Tail";
   auto r = client.Request("POST", target, payload.empty() ? "{}" : payload, headers);
-  if (!r) {
-    std::cerr << "hearth: " << r.error().message() << "\n";
-    return 2;
-  }
-  if (r->status != 200) {
-    std::cerr << "hearth: " << ErrorMessage(*r) << "\n";
-    return 1;
-  }
+  if (int code = FailureExitCode(r); code != 0) return code;
   if (opts.tail) {
     if (auto it = r->headers.find("x-amz-log-result"); it != r->headers.end()) {
       if (auto logs = Base64Decode(it->second)) std::cerr << *logs;

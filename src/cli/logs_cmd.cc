@@ -12,14 +12,7 @@ int RunLogs(Client& client, const std::string& name, bool follow) {
   for (;;) {
     std::string target = "/hearth/v1/functions/" + EncodeSegment(name) + "/logs?offset=" + std::to_string(offset);
     auto r = client.Request("GET", target);
-    if (!r) {
-      std::cerr << "hearth: " << r.error().message() << "\n";
-      return 2;
-    }
-    if (r->status != 200) {
-      std::cerr << "hearth: " << ErrorMessage(*r) << "\n";
-      return 1;
-    }
+    if (int code = FailureExitCode(r); code != 0) return code;
     std::cout << r->body << std::flush;
     if (auto it = r->headers.find("x-hearth-log-offset"); it != r->headers.end()) offset = std::stoll(it->second);
     if (!follow) return 0;
