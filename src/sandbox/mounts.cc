@@ -24,6 +24,7 @@ const char* MountKindName(MountKind kind) {
     case MountKind::kSymlink: return "symlink";
     case MountKind::kCharDevice: return "chardev";
     case MountKind::kBlockFs: return "blockfs";
+    case MountKind::kAttachMount: return "attach";
     case MountKind::kChmod: return "chmod";
     case MountKind::kRemountRo: return "remount-ro";
   }
@@ -83,6 +84,11 @@ MountSpec BuildRootfsSpec(const RootfsInputs& in) {
   s.push_back({.kind = MountKind::kSymlink, .source = "/proc/self/fd/2", .target = "/dev/stderr"});
   s.push_back({.kind = MountKind::kRemountRo, .target = "/dev"});
   mkdir("/tmp");
+  if (in.tmp_mount_fd >= 0) {
+    // Made ahead of need by the launcher's pool: mode 1777, nosuid, nodev already set.
+    s.push_back({.kind = MountKind::kAttachMount, .target = "/tmp", .fd = in.tmp_mount_fd});
+    return s;
+  }
   if (!in.tmp_device.empty()) {
     s.push_back({.kind = MountKind::kBlockFs, .source = in.tmp_device, .target = "/tmp",
                  .data = "noinit_itable", .fstype = "ext4"});
@@ -156,7 +162,8 @@ Status ValidateMountSpec(const MountSpec& spec, bool check_sources) {
       case MountKind::kTmpfs:
       case MountKind::kProc:
       case MountKind::kBindRo:
-      case MountKind::kBlockFs: {
+      case MountKind::kBlockFs:
+      case MountKind::kAttachMount: {
         if (mounted.count(op.target)) return bad(i, "mounted twice");
         bool target_exists = dirs.count(op.target) > 0;
         for (const auto& b : bound) target_exists = target_exists || Below(op.target, b);
@@ -168,6 +175,7 @@ Status ValidateMountSpec(const MountSpec& spec, bool check_sources) {
             return bad(i, fmt::format("source '{}' does not exist", op.source));
         }
         if (op.kind == MountKind::kBlockFs && op.fstype.empty()) return bad(i, "no filesystem type");
+        if (op.kind == MountKind::kAttachMount && op.fd < 0) return bad(i, "no mount fd");
         if (op.kind == MountKind::kTmpfs && op.data.find("size=") == std::string::npos)
           return bad(i, "a tmpfs needs a size= option");
         mounted.insert(op.target);
@@ -205,6 +213,7 @@ std::unique_ptr<MountPlan> PrepareMountPlan(const MountSpec& spec, const std::st
     o.mode = op.mode;
     o.dev = op.dev;
     o.devices = op.devices;
+    o.fd = op.fd;
     plan->ops.push_back(o);
   }
   return plan;
@@ -258,6 +267,11 @@ bool ExecuteMountPlan(const MountPlan& plan, int* err, const char** what, const 
       case MountKind::kBlockFs:
         *what = "mount block device";
         rc = ::mount(op.source, op.target, op.fstype, kSafe, op.data);
+        break;
+      case MountKind::kAttachMount:
+        *what = "attach mount (move_mount)";
+        rc = static_cast<int>(::syscall(SYS_move_mount, op.fd, "", AT_FDCWD, op.target, MOVE_MOUNT_F_EMPTY_PATH));
+        if (rc == 0) ::close(op.fd);  // the mount is ours now; the fd no longer matters
         break;
       case MountKind::kChmod:
         *what = "chmod";

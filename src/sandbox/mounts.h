@@ -26,6 +26,7 @@ enum class MountKind {
   kSymlink,     // target -> source (source is the link text)
   kCharDevice,  // character device node at target (dev)
   kBlockFs,     // mount the block device `source` with filesystem type `fstype`, nosuid, nodev
+  kAttachMount, // attach the detached mount `fd` (fsmount(), made ahead by the parent) at target
   kChmod,       // chmod target to mode
   kRemountRo,   // make the mount at target read-only (after it has been filled)
 };
@@ -41,6 +42,7 @@ struct MountOp {
   mode_t mode = 0755;  // kMkdir, kChmod
   dev_t dev = 0;       // kCharDevice
   bool devices = false;  // kTmpfs: allow device nodes (no MS_NODEV); for /dev only
+  int fd = -1;           // kAttachMount: the mount fd (inherited by the child, closed once attached)
 };
 
 using MountSpec = std::vector<MountOp>;
@@ -50,6 +52,7 @@ struct RootfsInputs {
   std::filesystem::path host_root = "/";   // where /usr, /etc/ssl... are read from
   std::filesystem::path etc_dir;           // generated /etc (passwd, group, hosts...)
   std::filesystem::path code_dir;          // /var/task
+  int tmp_mount_fd = -1;                   // a ready /tmp as a detached mount (fsmount fd), or:
   std::string tmp_device;                  // block device holding /tmp (ext4), or empty:
   std::string tmp_tmpfs_options;           //   then a tmpfs with these options
 };
@@ -75,6 +78,7 @@ struct MountPlan {
     mode_t mode;
     dev_t dev;
     bool devices;
+    int fd;
   };
   std::string new_root;
   std::vector<std::string> storage;

@@ -4,9 +4,14 @@
 #include <net/if.h>
 #include <netinet/in.h>
 #include <sys/ioctl.h>
+#include <fcntl.h>
+#include <sched.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <cstring>
+
+#include <fmt/format.h>
 
 namespace hearth::sandbox {
 
@@ -89,6 +94,94 @@ ssize_t ReceiveRecord(int sock, ChildRecord* record, UniqueFd* fd, int flags) {
     }
   }
   return n;
+}
+
+NetnsPool::NetnsPool(int size) : size_(size) {}
+
+NetnsPool::~NetnsPool() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void NetnsPool::Start() {
+  if (size_ <= 0) return;
+  std::lock_guard lock(mu_);
+  if (thread_.joinable() || stop_) return;
+  thread_ = std::thread([this] { Run(); });
+}
+
+std::optional<NetSlot> NetnsPool::TryTake() {
+  std::unique_lock lock(mu_);
+  if (ready_.empty()) {
+    ++counters_.misses;
+    return std::nullopt;
+  }
+  NetSlot s = std::move(ready_.front());
+  ready_.pop_front();
+  ++counters_.hits;
+  lock.unlock();
+  cv_.notify_all();
+  return s;
+}
+
+NetnsPool::Counters NetnsPool::counters() const {
+  std::lock_guard lock(mu_);
+  return counters_;
+}
+
+void NetnsPool::Run() {
+  auto fail = [&](std::string why) {
+    std::lock_guard lock(mu_);
+    counters_.error = std::move(why);
+  };
+  UniqueFd home(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
+  if (!home.valid()) return fail(fmt::format("open '/proc/thread-self/ns/net': {}", std::strerror(errno)));
+  std::unique_lock lock(mu_);
+  while (!stop_) {
+    if (ready_.size() >= static_cast<size_t>(size_)) {
+      cv_.wait(lock);
+      continue;
+    }
+    lock.unlock();
+    NetSlot slot;
+    std::string error;
+    if (::unshare(CLONE_NEWNET) != 0) {
+      error = fmt::format("unshare(CLONE_NEWNET): {}", std::strerror(errno));
+    } else {
+      slot.netns.Reset(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
+      const char* what = "";
+      if (!slot.netns.valid()) {
+        error = fmt::format("open the new '/proc/thread-self/ns/net': {}", std::strerror(errno));
+      } else if (int e = BringLoopbackUp(&what); e != 0) {
+        error = fmt::format("{}: {}", what, std::strerror(e));
+      } else if (int fd = ListenRuntimeApi(&what); fd < 0) {
+        error = fmt::format("{}: {}", what, std::strerror(-fd));
+      } else {
+        slot.listener.Reset(fd);
+      }
+      if (::setns(home.get(), CLONE_NEWNET) != 0) {
+        // This thread cannot go home: it stops for good (Launch falls back to CLONE_NEWNET).
+        fail(fmt::format("setns back to the daemon's netns: {}", std::strerror(errno)));
+        lock.lock();
+        break;
+      }
+    }
+    lock.lock();
+    if (!error.empty()) {
+      counters_.error = error;
+      cv_.wait_for(lock, std::chrono::seconds(1), [&] { return stop_; });  // back off
+      continue;
+    }
+    ++counters_.made;
+    ready_.push_back(std::move(slot));
+  }
+  std::deque<NetSlot> drop;
+  drop.swap(ready_);
+  lock.unlock();
 }
 
 }  // namespace hearth::sandbox

@@ -58,10 +58,12 @@ namespace {
 
 constexpr const char* kTaskRoot = "/var/task";
 constexpr int kSetupTimeoutMs = 10000;
+constexpr size_t kBootStackBytes = 64 << 10;
 
 // Everything the child needs, prepared before clone(): the child only reads it.
 struct ChildArgs {
   int sock = -1;
+  int netns_fd = -1;  // a pooled netns to enter (lo up, listener already made), or -1: own netns
   int out_w = -1, err_w = -1;
   std::vector<int> keep_fds;  // sorted
   std::vector<int> procs_fds;
@@ -69,6 +71,7 @@ struct ChildArgs {
   const char* exec_path = nullptr;
   std::vector<char*> argv, envp;
   const sock_fprog* seccomp = nullptr;
+  void* boot_stack_top = nullptr;  // for the bootstrap's CLONE_VM clone (16-byte aligned)
   uid_t uid = 0;
   gid_t gid = 0;
 };
@@ -80,6 +83,34 @@ volatile sig_atomic_t g_forward_ready = 0;
 void ForwardSignal(int sig) {
   // From pid 1, kill(-1) reaches every other process of the sandbox.
   if (g_forward_ready) ::kill(-1, sig);
+}
+
+struct BootArgs {
+  const ChildArgs* a;
+  volatile int exec_err;  // written by the bootstrap (shared memory) if execve fails
+};
+
+// Runs in the bootstrap (CLONE_VM | CLONE_VFORK) until execve: the init's memory, our own stack.
+int BootMain(void* p) {
+  auto* b = static_cast<BootArgs*>(p);
+  const ChildArgs& a = *b->a;
+  ::setsid();
+  int null = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (null < 0 || ::dup2(null, 0) < 0 || ::dup2(a.out_w, 1) < 0 || ::dup2(a.err_w, 2) < 0) {
+    b->exec_err = errno;
+    ::_exit(127);
+  }
+  ::syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC);
+  // The init's forwarding handlers must not run here; execve would reset them anyway.
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2}) ::sigaction(sig, &dfl, nullptr);
+  sigset_t none;
+  sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  ::execve(a.exec_path, a.argv.data(), a.envp.data());
+  b->exec_err = errno ? errno : ENOEXEC;
+  ::_exit(127);
 }
 
 [[noreturn]] void ChildFail(const ChildArgs& a, ChildStep step, int err, const char* what, const char* path = nullptr) {
@@ -117,12 +148,16 @@ void ForwardSignal(int sig) {
   }
   if (::unshare(CLONE_NEWCGROUP) != 0) ChildFail(a, ChildStep::kCgroup, errno, "unshare(CLONE_NEWCGROUP)");
 
-  // Network: lo up, the Runtime API listener on 127.0.0.1:9001, handed to the daemon.
+  // Network: enter the pooled netns (the daemon already holds its listener), or, in the fresh one
+  // clone() made: lo up, the Runtime API listener on 127.0.0.1:9001, handed to the daemon.
   const char* what = "";
-  if (int e = BringLoopbackUp(&what); e != 0) ChildFail(a, ChildStep::kNetwork, e, what);
-  int listener = ListenRuntimeApi(&what);
-  if (listener < 0) ChildFail(a, ChildStep::kNetwork, -listener, what);
-  {
+  if (a.netns_fd >= 0) {
+    if (::setns(a.netns_fd, CLONE_NEWNET) != 0) ChildFail(a, ChildStep::kNetwork, errno, "setns(pooled netns)");
+    ::close(a.netns_fd);
+  } else {
+    if (int e = BringLoopbackUp(&what); e != 0) ChildFail(a, ChildStep::kNetwork, e, what);
+    int listener = ListenRuntimeApi(&what);
+    if (listener < 0) ChildFail(a, ChildStep::kNetwork, -listener, what);
     ChildRecord r;
     r.step = ChildStep::kListener;
     if (int e = SendRecordWithFd(a.sock, r, listener); e != 0) ChildFail(a, ChildStep::kNetwork, e, "send listener");
@@ -154,40 +189,29 @@ void ForwardSignal(int sig) {
   // Seccomp last: from here on, only what the bootstrap may do.
   if (int e = LoadSeccompPolicy(a.seccomp); e != 0) ChildFail(a, ChildStep::kSeccomp, e, "seccomp(SET_MODE_FILTER)");
 
-  int exec_pipe[2];
-  if (::pipe2(exec_pipe, O_CLOEXEC) != 0) ChildFail(a, ChildStep::kFork, errno, "pipe2");
-  // A raw clone, not fork(): glibc's atfork handlers may wait for locks held by the daemon's
-  // other threads at the time of our clone().
-  pid_t boot = static_cast<pid_t>(::syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0));
-  if (boot < 0) ChildFail(a, ChildStep::kFork, errno, "clone bootstrap");
-  if (boot == 0) {
-    ::close(exec_pipe[0]);
-    ::setsid();
-    int null = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (null < 0 || ::dup2(null, 0) < 0 || ::dup2(a.out_w, 1) < 0 || ::dup2(a.err_w, 2) < 0) {
-      int e = errno;
-      ssize_t ignored = ::write(exec_pipe[1], &e, sizeof e);
-      (void)ignored;
-      ::_exit(127);
-    }
-    ::syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC);
-    ::execve(a.exec_path, a.argv.data(), a.envp.data());
-    int e = errno;
-    ssize_t ignored = ::write(exec_pipe[1], &e, sizeof e);
-    (void)ignored;
-    ::_exit(127);
-  }
+  // The bootstrap: clone(CLONE_VM | CLONE_VFORK) on a stack the parent allocated, as posix_spawn
+  // does: no copy of the init's address space (which is a copy of the whole daemon's), and the
+  // init resumes only once the bootstrap has executed or failed to (its errno is then in
+  // boot.exec_err, shared memory). Not fork(): glibc's atfork handlers may wait for locks held by
+  // the daemon's other threads at the time of our clone(). Every signal is blocked across the
+  // clone, so no handler of the init runs on the bootstrap's stack before execve.
+  BootArgs boot_args{&a, 0};
+  sigset_t all, old;
+  sigfillset(&all);
+  ::sigprocmask(SIG_SETMASK, &all, &old);
+  pid_t boot = ::clone(BootMain, a.boot_stack_top, CLONE_VM | CLONE_VFORK | SIGCHLD, &boot_args);
+  int clone_err = errno;
+  ::sigprocmask(SIG_SETMASK, &old, nullptr);
+  if (boot < 0) ChildFail(a, ChildStep::kFork, clone_err, "clone bootstrap");
   g_forward_ready = 1;
-  ::close(exec_pipe[1]);
   ::close(a.out_w);
   ::close(a.err_w);
-  int exec_err = 0;
-  ssize_t n;
-  do {
-    n = ::read(exec_pipe[0], &exec_err, sizeof exec_err);
-  } while (n < 0 && errno == EINTR);
-  ::close(exec_pipe[0]);
-  if (n > 0) ChildFail(a, ChildStep::kExec, exec_err, "execve", a.exec_path);
+  if (boot_args.exec_err != 0) {
+    int st;
+    while (::waitpid(boot, &st, 0) < 0 && errno == EINTR) {
+    }
+    ChildFail(a, ChildStep::kExec, boot_args.exec_err, "execve", a.exec_path);
+  }
   child::Report(a.sock, ChildStep::kReady, 0, "", nullptr, boot);
 
   // Init: reap everything; when the bootstrap is gone, so is the sandbox.
@@ -336,7 +360,15 @@ class SandboxLauncher final : public Launcher {
         cgroups_(std::move(cgroups)),
         seccomp_(std::move(seccomp)),
         seccomp_prog_(seccomp_.prog()),
-        tmp_(opt_.state_dir / "tmp-images", opt_.uid, opt_.gid) {}
+        tmp_(opt_.state_dir / "tmp-images", opt_.uid, opt_.gid,
+             TmpPoolOptions{.per_size = opt_.tmp_pool_per_size, .prefill_sizes = opt_.tmp_prefill_sizes}),
+        net_(opt_.netns_pool) {}
+
+  // The background threads that keep /tmp volumes and network namespaces ready.
+  void StartPools() {
+    tmp_.Start();
+    net_.Start();
+  }
 
   const char* name() const override { return "sandbox"; }
   std::string TaskRoot(const fs::path&) const override { return kTaskRoot; }
@@ -358,13 +390,14 @@ class SandboxLauncher final : public Launcher {
 
     auto cg = cgroups_->Create(spec.environment_id, CgroupLimits{.memory_mb = spec.memory_mb});
     if (!cg) return std::unexpected(cg.error());
-    auto tmp = tmp_.Acquire(spec.environment_id, spec.ephemeral_storage_mb);
+    auto tmp = tmp_.Acquire(spec.ephemeral_storage_mb);
     if (!tmp) return std::unexpected(tmp.error());
+    std::optional<NetSlot> net = net_.TryTake();
 
     RootfsInputs in;
     in.etc_dir = opt_.state_dir / "etc";
     in.code_dir = fs::absolute(spec.code_dir);
-    in.tmp_device = tmp->device;
+    in.tmp_mount_fd = tmp->mount_fd.get();
     MountSpec mspec = BuildRootfsSpec(in);
     HEARTH_RETURN_IF_ERROR(ValidateMountSpec(mspec));
     auto plan = PrepareMountPlan(mspec, (opt_.state_dir / "root").string());
@@ -389,7 +422,11 @@ class SandboxLauncher final : public Launcher {
     a.err_w = err_w.get();
     a.procs_fds = (*cg)->ProcsFds();
     a.keep_fds = a.procs_fds;
-    a.keep_fds.insert(a.keep_fds.end(), {a.sock, a.out_w, a.err_w});
+    a.keep_fds.insert(a.keep_fds.end(), {a.sock, a.out_w, a.err_w, in.tmp_mount_fd});
+    if (net) {
+      a.netns_fd = net->netns.get();
+      a.keep_fds.push_back(a.netns_fd);
+    }
     std::sort(a.keep_fds.begin(), a.keep_fds.end());
     a.plan = plan.get();
     a.exec_path = exec_path.c_str();
@@ -397,16 +434,19 @@ class SandboxLauncher final : public Launcher {
     for (auto& e : env) a.envp.push_back(e.data());
     a.envp.push_back(nullptr);
     a.seccomp = &seccomp_prog_;
+    // The bootstrap's stack until its execve; the init has its own copy of this block.
+    auto boot_stack = std::make_unique<char[]>(kBootStackBytes);
+    a.boot_stack_top = boot_stack.get() + (kBootStackBytes & ~size_t{15});
     a.uid = opt_.uid;
     a.gid = opt_.gid;
 
     int pidfd = -1;
     clone_args ca{};
-    ca.flags = CLONE_PIDFD | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNET;
+    ca.flags = CLONE_PIDFD | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | (net ? 0 : CLONE_NEWNET);
     ca.pidfd = reinterpret_cast<uint64_t>(&pidfd);
     ca.exit_signal = SIGCHLD;
     long pid = ::syscall(SYS_clone3, &ca, sizeof ca);
-    if (pid < 0) return std::unexpected(PosixError("clone3 (new mount/pid/ipc/uts/net namespaces)", errno));
+    if (pid < 0) return std::unexpected(PosixError("clone3 (new mount/pid/ipc/uts(/net) namespaces)", errno));
     if (pid == 0) RunChild(a);  // never returns
 
     UniqueFd pidfd_owner(pidfd);
@@ -422,6 +462,7 @@ class SandboxLauncher final : public Launcher {
     };
 
     UniqueFd listener;
+    if (net) listener = std::move(net->listener);
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kSetupTimeoutMs);
     for (;;) {
       int left = static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -458,7 +499,7 @@ class SandboxLauncher final : public Launcher {
       kill_child();
       return std::unexpected(Status::Internal("sandbox did not hand over its Runtime API listener"));
     }
-    // tmp->loop_fd closes here: the mounted filesystem holds the loop device from now on.
+    // tmp->mount_fd and net->netns close here: the sandbox's namespaces hold them from now on.
     return std::make_unique<SandboxProcess>(static_cast<pid_t>(pid), std::move(pidfd_owner), std::move(sock),
                                             std::move(out_r), std::move(err_r), std::move(listener),
                                             std::move(*cg));
@@ -470,6 +511,7 @@ class SandboxLauncher final : public Launcher {
   SeccompPolicy seccomp_;
   sock_fprog seccomp_prog_;
   TmpStorage tmp_;
+  NetnsPool net_;
 };
 
 Status SelfTest(Launcher& launcher, const fs::path& dir) {
@@ -520,6 +562,7 @@ Result<LauncherPtr> NewSandboxLauncher(SandboxOptions opt) {
     if (Status st = launcher->SweepLeftovers(); !st.ok()) return fail("sweep: " + st.message());
     if (Status st = SelfTest(*launcher, selftest_dir); !st.ok()) return fail("self-test: " + st.ToString());
   }
+  launcher->StartPools();
   return launcher;
 }
 

@@ -17,6 +17,7 @@
 #include <sys/types.h>
 
 #include <filesystem>
+#include <vector>
 
 #include "sandbox/launcher.h"
 
@@ -29,6 +30,13 @@ struct SandboxOptions {
   gid_t gid = 993;
   // Launch one /bin/true sandbox before returning. Default: true
   bool self_test = true;
+  // Made ahead of need by background threads of the launcher, so that a cold start only attaches
+  // them (0 turns a pool off: each launch then makes its own, a few ms more):
+  // ready /tmp volumes per EphemeralStorage size in use (sizes in tmp_prefill_sizes from the start),
+  int tmp_pool_per_size = 4;
+  std::vector<int> tmp_prefill_sizes = {512};
+  // ready network namespaces (lo up, Runtime API listener bound).
+  int netns_pool = 4;
 };
 
 Result<LauncherPtr> NewSandboxLauncher(SandboxOptions options);
