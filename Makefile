@@ -6,6 +6,9 @@ BUILD_TYPE ?= Release
 LISTEN     ?= 127.0.0.1:9000
 DATA_DIR   ?= .hearth
 JOBS       ?= $(shell nproc)
+# The sandbox needs root; without it `make run` falls back to plain processes (the daemon warns
+# loudly that functions are then not isolated).
+ISOLATION  ?= $(if $(filter 0,$(shell id -u)),sandbox,process)
 
 # Needed to build and run.
 BUILD_PACKAGES := cmake ninja-build g++ pkg-config zip unzip \
@@ -34,7 +37,7 @@ build: deps $(BUILD)/build.ninja
 	cmake --build $(BUILD) -j $(JOBS)
 
 run: build
-	./$(BUILD)/hearth serve --listen $(LISTEN) --data-dir $(DATA_DIR)
+	./$(BUILD)/hearth serve --listen $(LISTEN) --data-dir $(DATA_DIR) --isolation $(ISOLATION)
 
 test: build test-deps
 	ctest --test-dir $(BUILD) --output-on-failure -j 2
