@@ -14,7 +14,8 @@ ISOLATION  ?= $(if $(filter 0,$(shell id -u)),sandbox,process)
 BUILD_PACKAGES := cmake ninja-build g++ pkg-config zip unzip \
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev libboost-system1.81-dev \
   libboost-context1.81-dev libsqlite3-dev libarchive-dev libssl-dev libcli11-dev libfmt-dev \
-  libspdlog-dev libgtest-dev libgmock-dev libbenchmark-dev libseccomp-dev libcap-dev e2fsprogs
+  libspdlog-dev libgtest-dev libgmock-dev libbenchmark-dev libseccomp-dev libcap-dev e2fsprogs \
+  slirp4netns
 # Needed by the end-to-end tests: real clients, and what the official Node.js runtime
 # client (aws-lambda-ric, from npm) needs to compile its native part.
 TEST_PACKAGES := python3 nodejs autoconf automake libtool make libcurl4-openssl-dev

@@ -35,6 +35,9 @@ int main(int argc, char** argv) {
   serve->add_option("--isolation", cfg.isolation,
                     "sandbox: namespaces, cgroups, seccomp; needs root (default). "
                     "process: plain child processes, NOT isolated");
+  serve->add_option("--network", cfg.network,
+                    "Sandbox network: none (loopback only, default) or egress (also outbound TCP and DNS "
+                    "through slirp4netns; never inbound)");
   serve->add_option("--log-level", cfg.log_level, "trace|debug|info|warn|error (default info)");
 
   cli::InvokeOptions inv;
@@ -73,6 +76,7 @@ int main(int argc, char** argv) {
       if (serve->count("--max-environments")) from_file.max_environments = flags.max_environments;
       if (serve->count("--workers")) from_file.worker_threads = flags.worker_threads;
       if (serve->count("--isolation")) from_file.isolation = flags.isolation;
+      if (serve->count("--network")) from_file.network = flags.network;
       if (serve->count("--log-level")) from_file.log_level = flags.log_level;
       cfg = from_file;
     }

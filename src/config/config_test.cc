@@ -71,5 +71,22 @@ TEST(DaemonConfigTest, ValidateCatchesBadValues) {
   EXPECT_FALSE(c.Validate().ok());
 }
 
+TEST(DaemonConfigTest, NetworkDefaultsToNoneAndTakesEgress) {
+  DaemonConfig c;
+  EXPECT_EQ(c.network, "none");
+  const std::string path = ::testing::TempDir() + "/hearth_network_config.json";
+  {
+    std::ofstream(path) << R"({"network":"egress"})";
+  }
+  ASSERT_TRUE(LoadDaemonConfigFile(path, &c).ok());
+  EXPECT_EQ(c.network, "egress");
+  EXPECT_TRUE(c.Validate().ok());
+  std::remove(path.c_str());
+  c.network = "bridge";
+  Status st = c.Validate();
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("unknown network 'bridge'"), std::string::npos) << st.message();
+}
+
 }  // namespace
 }  // namespace hearth::config

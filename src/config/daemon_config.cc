@@ -20,6 +20,8 @@ Status DaemonConfig::Validate() const {
   if (isolation != "sandbox" && isolation != "process")
     return Status::InvalidArgument(
         fmt::format("unknown isolation '{}' (supported: sandbox, process)", isolation));
+  if (network != "none" && network != "egress")
+    return Status::InvalidArgument(fmt::format("unknown network '{}' (supported: none, egress)", network));
   if (account_id.size() != 12 || account_id.find_first_not_of("0123456789") != std::string::npos)
     return Status::InvalidArgument("account_id must be 12 digits");
   if (region.empty()) return Status::InvalidArgument("region must not be empty");
@@ -89,6 +91,7 @@ Status LoadDaemonConfigFile(const std::string& path, DaemonConfig* cfg) {
     else if (key == "shutdown_grace_ms") st = want_ms(&cfg->shutdown_grace);
     else if (key == "code_storage_limit_bytes") st = want_int(&cfg->code_storage_limit_bytes);
     else if (key == "isolation") st = want_string(&cfg->isolation);
+    else if (key == "network") st = want_string(&cfg->network);
     else if (key == "log_level") st = want_string(&cfg->log_level);
     else st = Status::InvalidArgument(fmt::format("unknown config key '{}' in '{}'", std::string(key), path));
     HEARTH_RETURN_IF_ERROR(st);

@@ -35,6 +35,11 @@ struct DaemonConfig {
   // Isolation: "sandbox" (namespaces, cgroups, seccomp; needs root, see docs/security.md) or
   // "process" (plain child processes; functions are NOT isolated). Default: sandbox
   std::string isolation = "sandbox";
+  // Network of each sandbox: "none" (loopback only; the Runtime API at 127.0.0.1:9001) or
+  // "egress" (also outbound TCP and DNS through a slirp4netns per environment; needs the
+  // slirp4netns package). Never inbound. No effect with isolation "process". Default: none
+  // (least privilege: functions that need the network get it where the host opts in).
+  std::string network = "none";
   // Log level: trace, debug, info, warn, error. Default: info
   std::string log_level = "info";
 

@@ -79,7 +79,9 @@ int Serve(const config::DaemonConfig& cfg) {
   }
   sandbox::LauncherPtr launcher;
   if (cfg.isolation == "sandbox") {
-    auto sbx = sandbox::NewSandboxLauncher({.state_dir = data / "sandbox"});
+    auto sbx = sandbox::NewSandboxLauncher(
+        {.state_dir = data / "sandbox",
+         .network = cfg.network == "egress" ? sandbox::NetworkMode::kEgress : sandbox::NetworkMode::kNone});
     if (!sbx) {
       spdlog::critical("{}", sbx.error().message());
       return 1;
@@ -152,9 +154,12 @@ int Serve(const config::DaemonConfig& cfg) {
   const auto bound = acceptor.local_endpoint(ec);
   if (std::string_view(launcher->name()) == "process") {
     spdlog::warn("isolation: process — functions run as plain child processes and are NOT isolated "
-                 "from each other or from this host");
+                 "from each other or from this host; they use the host's network as it is, so the "
+                 "`network` setting ({}) has no effect", cfg.network);
   } else {
-    spdlog::info("isolation: sandbox (namespaces, cgroups, seccomp; see docs/security.md)");
+    spdlog::info("isolation: sandbox (namespaces, cgroups, seccomp; see docs/security.md), network: {}",
+                 cfg.network == "egress" ? "egress (outbound TCP and DNS through slirp4netns, nothing inbound)"
+                                         : "none (loopback only)");
   }
   spdlog::info("hearth {} listening on http://{}:{} (data: {}, {} functions)", "0.1.0",
                bound.address().to_string(), bound.port(), data.string(), registry.size());

@@ -32,12 +32,17 @@ int DropIdentity(uid_t uid, gid_t gid, const char** what) {
   for (int cap = 0; cap <= 63; ++cap) {
     if (::prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL) return errno;
   }
+  // Raw system calls, not glibc's wrappers: in a multi-threaded process those broadcast the change
+  // to every thread (nptl's setxid) and wait on a futex for each, and this child is a clone3() copy
+  // with one thread whose memory still lists the daemon's threads; one that was being created at
+  // the time of the clone never answers and the child hangs (seen: sandbox setup timed out after
+  // 10 s while a test started a thread). The kernel call changes exactly this thread: all there is.
   *what = "setgroups(0)";
-  if (::setgroups(0, nullptr) != 0) return errno;
+  if (::syscall(SYS_setgroups, 0, nullptr) != 0) return errno;
   *what = "setresgid";
-  if (::setresgid(gid, gid, gid) != 0) return errno;
+  if (::syscall(SYS_setresgid, gid, gid, gid) != 0) return errno;
   *what = "setresuid";
-  if (::setresuid(uid, uid, uid) != 0) return errno;
+  if (::syscall(SYS_setresuid, uid, uid, uid) != 0) return errno;
   // setresuid away from 0 clears the permitted and effective sets; clear inheritable and ambient too.
   __user_cap_header_struct hdr{_LINUX_CAPABILITY_VERSION_3, 0};
   __user_cap_data_struct data[2] = {};

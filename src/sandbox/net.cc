@@ -96,7 +96,38 @@ ssize_t ReceiveRecord(int sock, ChildRecord* record, UniqueFd* fd, int flags) {
   return n;
 }
 
-NetnsPool::NetnsPool(int size) : size_(size) {}
+Result<NetSlot> MakeNetSlot(int home_netns_fd, const SlirpOptions* egress, bool* lost_home) {
+  *lost_home = false;
+  NetSlot slot;
+  std::string error;
+  if (::unshare(CLONE_NEWNET) != 0)
+    return std::unexpected(PosixError("unshare(CLONE_NEWNET)", errno));
+  slot.netns.Reset(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
+  const char* what = "";
+  if (!slot.netns.valid()) {
+    error = fmt::format("open the new '/proc/thread-self/ns/net': {}", std::strerror(errno));
+  } else if (int e = BringLoopbackUp(&what); e != 0) {
+    error = fmt::format("{}: {}", what, std::strerror(e));
+  } else if (int fd = ListenRuntimeApi(&what); fd < 0) {
+    error = fmt::format("{}: {}", what, std::strerror(-fd));
+  } else {
+    slot.listener.Reset(fd);
+  }
+  if (::setns(home_netns_fd, CLONE_NEWNET) != 0) {
+    *lost_home = true;
+    return std::unexpected(PosixError("setns back to the daemon's netns", errno));
+  }
+  if (!error.empty()) return std::unexpected(Status::Internal(error));
+  // slirp4netns runs in the daemon's namespace (its sockets are the sandbox's way out).
+  if (egress) {
+    auto slirp = StartSlirp(*egress, slot.netns.get());
+    if (!slirp) return std::unexpected(slirp.error());
+    slot.slirp = std::move(*slirp);
+  }
+  return slot;
+}
+
+NetnsPool::NetnsPool(int size, std::optional<SlirpOptions> egress) : size_(size), egress_(std::move(egress)) {}
 
 NetnsPool::~NetnsPool() {
   {
@@ -114,6 +145,25 @@ void NetnsPool::Start() {
   thread_ = std::thread([this] { Run(); });
 }
 
+Status NetnsPool::Prime() {
+  Result<NetSlot> slot = std::unexpected(Status::Internal("not made"));
+  std::thread([&] {
+    UniqueFd home(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
+    if (!home.valid()) {
+      slot = std::unexpected(PosixError("open '/proc/thread-self/ns/net'", errno));
+      return;
+    }
+    bool lost_home = false;
+    slot = MakeNetSlot(home.get(), egress_ ? &*egress_ : nullptr, &lost_home);
+    // A thread that lost its way home ends here: nothing else runs on it.
+  }).join();
+  if (!slot) return slot.error();
+  std::lock_guard lock(mu_);
+  ++counters_.made;
+  ready_.push_back(std::move(*slot));
+  return Status::Ok();
+}
+
 std::optional<NetSlot> NetnsPool::TryTake() {
   std::unique_lock lock(mu_);
   if (ready_.empty()) {
@@ -128,6 +178,27 @@ std::optional<NetSlot> NetnsPool::TryTake() {
   return s;
 }
 
+Result<NetSlot> NetnsPool::Take(std::chrono::milliseconds wait) {
+  std::unique_lock lock(mu_);
+  if (ready_.empty()) {
+    ++counters_.misses;
+    cv_.wait_for(lock, wait, [&] { return !ready_.empty() || stop_ || dead_; });
+    if (ready_.empty()) {
+      std::string why = counters_.error.empty() ? "" : ": " + counters_.error;
+      if (dead_ || stop_) return std::unexpected(Status::Unavailable("no network namespace: the pool has stopped" + why));
+      return std::unexpected(Status::Unavailable(
+          fmt::format("no network namespace ready within {} ms{}", wait.count(), why)));
+    }
+  } else {
+    ++counters_.hits;
+  }
+  NetSlot s = std::move(ready_.front());
+  ready_.pop_front();
+  lock.unlock();
+  cv_.notify_all();
+  return s;
+}
+
 NetnsPool::Counters NetnsPool::counters() const {
   std::lock_guard lock(mu_);
   return counters_;
@@ -137,9 +208,14 @@ void NetnsPool::Run() {
   auto fail = [&](std::string why) {
     std::lock_guard lock(mu_);
     counters_.error = std::move(why);
+    dead_ = true;
   };
   UniqueFd home(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
-  if (!home.valid()) return fail(fmt::format("open '/proc/thread-self/ns/net': {}", std::strerror(errno)));
+  if (!home.valid()) {
+    fail(fmt::format("open '/proc/thread-self/ns/net': {}", std::strerror(errno)));
+    cv_.notify_all();
+    return;
+  }
   std::unique_lock lock(mu_);
   while (!stop_) {
     if (ready_.size() >= static_cast<size_t>(size_)) {
@@ -147,41 +223,31 @@ void NetnsPool::Run() {
       continue;
     }
     lock.unlock();
-    NetSlot slot;
-    std::string error;
-    if (::unshare(CLONE_NEWNET) != 0) {
-      error = fmt::format("unshare(CLONE_NEWNET): {}", std::strerror(errno));
-    } else {
-      slot.netns.Reset(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
-      const char* what = "";
-      if (!slot.netns.valid()) {
-        error = fmt::format("open the new '/proc/thread-self/ns/net': {}", std::strerror(errno));
-      } else if (int e = BringLoopbackUp(&what); e != 0) {
-        error = fmt::format("{}: {}", what, std::strerror(e));
-      } else if (int fd = ListenRuntimeApi(&what); fd < 0) {
-        error = fmt::format("{}: {}", what, std::strerror(-fd));
-      } else {
-        slot.listener.Reset(fd);
-      }
-      if (::setns(home.get(), CLONE_NEWNET) != 0) {
-        // This thread cannot go home: it stops for good (Launch falls back to CLONE_NEWNET).
-        fail(fmt::format("setns back to the daemon's netns: {}", std::strerror(errno)));
-        lock.lock();
-        break;
-      }
-    }
+    bool lost_home = false;
+    Result<NetSlot> slot = MakeNetSlot(home.get(), egress_ ? &*egress_ : nullptr, &lost_home);
     lock.lock();
-    if (!error.empty()) {
-      counters_.error = error;
+    if (lost_home) {
+      // This thread cannot go home: it stops for good (Launch falls back to CLONE_NEWNET in mode
+      // none; in egress, launches fail with this error).
+      counters_.error = slot.error().message();
+      dead_ = true;
+      break;
+    }
+    if (!slot) {
+      counters_.error = slot.error().message();
       cv_.wait_for(lock, std::chrono::seconds(1), [&] { return stop_; });  // back off
       continue;
     }
     ++counters_.made;
-    ready_.push_back(std::move(slot));
+    ready_.push_back(std::move(*slot));
+    lock.unlock();
+    cv_.notify_all();
+    lock.lock();
   }
   std::deque<NetSlot> drop;
   drop.swap(ready_);
   lock.unlock();
+  cv_.notify_all();
 }
 
 }  // namespace hearth::sandbox

@@ -3,9 +3,13 @@
 // Runtime API listener on 127.0.0.1:9001 inside its own namespace, then passes it to the parent
 // (SCM_RIGHTS on the handshake socket); the daemon accepts on it from the host namespace. Nothing
 // outside can connect in, and the host's loopback is a different one (ECONNREFUSED from inside).
+// Network mode "egress" adds a slirp4netns to each pooled namespace (slirp.h): outbound TCP/UDP
+// through user-mode NAT, DNS at 10.0.2.3, still nothing inbound.
 
+#include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -14,6 +18,7 @@
 #include "common/status.h"
 #include "common/unique_fd.h"
 #include "sandbox/child_report.h"
+#include "sandbox/slirp.h"
 
 namespace hearth::sandbox {
 
@@ -39,21 +44,39 @@ ssize_t ReceiveRecord(int sock, ChildRecord* record, UniqueFd* fd, int flags = 0
 struct NetSlot {
   UniqueFd netns;     // /proc/thread-self/ns/net of the namespace
   UniqueFd listener;  // 127.0.0.1:9001 inside it
+  // Network mode "egress" only: the slirp4netns attached to it (tap0, NAT, DNS at 10.0.2.3). The
+  // environment that takes the slot owns it and kills it when it ends.
+  std::unique_ptr<Slirp> slirp;
 };
+
+// Makes one slot on the calling thread, which enters the new namespace and steps back into
+// `home_netns_fd` (*lost_home is set if it could not: the thread is then in the wrong namespace).
+// With `egress`, a slirp4netns is attached (from the home namespace) before it returns.
+Result<NetSlot> MakeNetSlot(int home_netns_fd, const SlirpOptions* egress, bool* lost_home);
 
 // Keeps `size` slots ready, made by its own thread (unshare(CLONE_NEWNET) changes only the calling
 // thread's namespace; the thread steps back into the daemon's namespace after each one and stops
 // for good if it ever cannot). Nothing of it survives the daemon: the namespaces are held by fds
 // only.
+//
+// Network mode "egress" (`egress` set): every slot also gets its slirp4netns (about 4-8 ms, so
+// off the cold path too), and a launch must not fall back to a bare CLONE_NEWNET: it waits for a
+// slot with Take().
 class NetnsPool {
  public:
-  explicit NetnsPool(int size);
+  explicit NetnsPool(int size, std::optional<SlirpOptions> egress = std::nullopt);
   ~NetnsPool();
   NetnsPool(const NetnsPool&) = delete;
   NetnsPool& operator=(const NetnsPool&) = delete;
   void Start();
   // A ready slot, or nullopt (the pool is empty, off or stopped): then clone with CLONE_NEWNET.
   std::optional<NetSlot> TryTake();
+  // A ready slot, waiting up to `wait` for the thread to make one; the error says why there is
+  // none (the thread's last error, or a stopped pool).
+  Result<NetSlot> Take(std::chrono::milliseconds wait);
+  // Makes one slot now, on a short-lived thread of its own, and adds it to the ready ones: the
+  // start-up check of egress mode (slirp4netns really attaches). Call before Start().
+  Status Prime();
   struct Counters {
     uint64_t hits = 0, misses = 0, made = 0;
     std::string error;  // why the thread stopped, if it did
@@ -63,11 +86,13 @@ class NetnsPool {
  private:
   void Run();
   const int size_;
+  const std::optional<SlirpOptions> egress_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<NetSlot> ready_;  // GUARDED_BY(mu_)
   Counters counters_;          // GUARDED_BY(mu_)
   bool stop_ = false;          // GUARDED_BY(mu_)
+  bool dead_ = false;          // GUARDED_BY(mu_): the thread stopped for good
   std::thread thread_;
 };
 

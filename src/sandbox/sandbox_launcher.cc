@@ -27,6 +27,7 @@
 #include "sandbox/mounts.h"
 #include "sandbox/net.h"
 #include "sandbox/seccomp_policy.h"
+#include "sandbox/slirp.h"
 #include "sandbox/tmp_storage.h"
 
 namespace hearth::sandbox {
@@ -238,9 +239,9 @@ int BootMain(void* p) {
 class SandboxProcess final : public Process {
  public:
   SandboxProcess(pid_t pid, UniqueFd pidfd, UniqueFd sock, UniqueFd out, UniqueFd err, UniqueFd listener,
-                 std::unique_ptr<EnvironmentCgroup> cgroup)
+                 std::unique_ptr<EnvironmentCgroup> cgroup, std::unique_ptr<Slirp> slirp)
       : pid_(pid), pidfd_(std::move(pidfd)), sock_(std::move(sock)), out_(std::move(out)), err_(std::move(err)),
-        listener_(std::move(listener)), cgroup_(std::move(cgroup)) {}
+        listener_(std::move(listener)), cgroup_(std::move(cgroup)), slirp_(std::move(slirp)) {}
 
   ~SandboxProcess() override {
     if (!reaped_) {
@@ -251,6 +252,7 @@ class SandboxProcess final : public Process {
       }
     }
     if (cgroup_) (void)cgroup_->Destroy();
+    slirp_.reset();  // egress: its slirp4netns goes with it
   }
 
   int pid() const override { return pid_; }
@@ -282,6 +284,7 @@ class SandboxProcess final : public Process {
       oom_ = cgroup_->OomKills() > 0;
       (void)cgroup_->Destroy();
     }
+    slirp_.reset();
     return status_;
   }
 
@@ -298,6 +301,7 @@ class SandboxProcess final : public Process {
   pid_t pid_;
   UniqueFd pidfd_, sock_, out_, err_, listener_;
   std::unique_ptr<EnvironmentCgroup> cgroup_;
+  std::unique_ptr<Slirp> slirp_;  // egress mode only
   bool reaped_ = false;
   int status_ = 0;
   mutable int64_t peak_ = 0;
@@ -314,7 +318,7 @@ Status WriteText(const fs::path& p, std::string_view text) {
 }
 
 // The sandbox's /etc: generated files plus mount points for what is bound from the host.
-Status GenerateEtc(const fs::path& etc, uid_t uid, gid_t gid) {
+Status GenerateEtc(const fs::path& etc, uid_t uid, gid_t gid, NetworkMode network) {
   std::error_code ec;
   fs::create_directories(etc, ec);
   if (ec) return Status::IOError(fmt::format("create '{}': {}", etc.string(), ec.message()));
@@ -338,6 +342,9 @@ Status GenerateEtc(const fs::path& etc, uid_t uid, gid_t gid) {
     ss << in.rdbuf();
     resolv = ss.str();
   }
+  // Egress: slirp4netns's DNS forwarder (it asks the host's resolvers). None: the host's file,
+  // harmless (nothing is reachable).
+  if (network == NetworkMode::kEgress) resolv = fmt::format("nameserver {}\n", kSlirpDnsAddress);
   HEARTH_RETURN_IF_ERROR(WriteText(etc / "resolv.conf", resolv.empty() ? "nameserver 127.0.0.53\n" : resolv));
   fs::remove(etc / "localtime", ec);
   fs::create_symlink("/usr/share/zoneinfo/Etc/UTC", etc / "localtime", ec);
@@ -362,7 +369,15 @@ class SandboxLauncher final : public Launcher {
         seccomp_prog_(seccomp_.prog()),
         tmp_(opt_.state_dir / "tmp-images", opt_.uid, opt_.gid,
              TmpPoolOptions{.per_size = opt_.tmp_pool_per_size, .prefill_sizes = opt_.tmp_prefill_sizes}),
-        net_(opt_.netns_pool) {}
+        net_(opt_.network == NetworkMode::kEgress ? std::max(1, opt_.netns_pool) : opt_.netns_pool,
+             opt_.network == NetworkMode::kEgress
+                 ? std::optional<SlirpOptions>(SlirpOptions{.binary = opt_.slirp4netns, .pid_dir = SlirpDir()})
+                 : std::nullopt) {}
+
+  fs::path SlirpDir() const { return opt_.state_dir / "net"; }
+
+  // Egress: one slot (netns + slirp4netns) made now, the start-up check that it really works.
+  Status PrimeNetwork() { return opt_.network == NetworkMode::kEgress ? net_.Prime() : Status::Ok(); }
 
   // The background threads that keep /tmp volumes and network namespaces ready.
   void StartPools() {
@@ -377,9 +392,13 @@ class SandboxLauncher final : public Launcher {
   Status SweepLeftovers() override {
     // Killing what is in our cgroups kills each sandbox's init, and with it its pid namespace;
     // the mount namespace goes, the /tmp filesystem is unmounted and its loop device detaches.
+    // slirp4netns processes of a killed daemon exit on their own (their exit pipe closed); any
+    // still alive are killed from their pid files.
     Status st = cgroups_->Sweep();
     Status st2 = tmp_.Sweep();
-    return st.ok() ? st2 : st;
+    Status st3 = SweepSlirp(SlirpDir());
+    if (!st.ok()) return st;
+    return st2.ok() ? st3 : st2;
   }
 
   Result<ProcessPtr> Launch(const LaunchSpec& spec) override {
@@ -392,7 +411,16 @@ class SandboxLauncher final : public Launcher {
     if (!cg) return std::unexpected(cg.error());
     auto tmp = tmp_.Acquire(spec.ephemeral_storage_mb);
     if (!tmp) return std::unexpected(tmp.error());
-    std::optional<NetSlot> net = net_.TryTake();
+    // None: a pooled netns if one is ready, else clone(CLONE_NEWNET). Egress: only a pooled one
+    // (it carries the slirp4netns), waiting for the pool if needed; never a silent downgrade.
+    std::optional<NetSlot> net;
+    if (opt_.network == NetworkMode::kEgress) {
+      auto slot = net_.Take(std::chrono::milliseconds(kSetupTimeoutMs));
+      if (!slot) return std::unexpected(Status::Unavailable("network egress: " + slot.error().message()));
+      net = std::move(*slot);
+    } else {
+      net = net_.TryTake();
+    }
 
     RootfsInputs in;
     in.etc_dir = opt_.state_dir / "etc";
@@ -502,7 +530,7 @@ class SandboxLauncher final : public Launcher {
     // tmp->mount_fd and net->netns close here: the sandbox's namespaces hold them from now on.
     return std::make_unique<SandboxProcess>(static_cast<pid_t>(pid), std::move(pidfd_owner), std::move(sock),
                                             std::move(out_r), std::move(err_r), std::move(listener),
-                                            std::move(*cg));
+                                            std::move(*cg), net ? std::move(net->slirp) : nullptr);
   }
 
  private:
@@ -542,6 +570,11 @@ Result<LauncherPtr> NewSandboxLauncher(SandboxOptions opt) {
         "the sandbox cannot run on this machine: {}. Run `hearth serve --isolation=process` to use plain "
         "child processes instead (functions are then NOT isolated)", why)));
   };
+  auto fail_net = [](std::string why) -> Result<LauncherPtr> {
+    return std::unexpected(Status::FailedPrecondition(fmt::format(
+        "network mode egress is not available on this machine: {}. Install slirp4netns, or run with "
+        "`--network=none` (loopback only)", why)));
+  };
   if (::geteuid() != 0) return fail("it needs root (the daemon runs as uid " + std::to_string(::geteuid()) + ")");
   if (::access("/dev/loop-control", R_OK | W_OK) != 0)
     return fail(fmt::format("/dev/loop-control: {} (the ext4 /tmp needs loop devices)", std::strerror(errno)));
@@ -550,7 +583,17 @@ Result<LauncherPtr> NewSandboxLauncher(SandboxOptions opt) {
   fs::create_directories(opt.state_dir / "root", ec);
   if (ec) return fail(fmt::format("create '{}': {}", (opt.state_dir / "root").string(), ec.message()));
   ::chmod(opt.state_dir.c_str(), 0755);
-  if (Status st = GenerateEtc(opt.state_dir / "etc", opt.uid, opt.gid); !st.ok()) return fail(st.message());
+  if (opt.network == NetworkMode::kEgress) {
+    if (opt.slirp4netns.empty()) {
+      auto slirp = FindSlirp4netns();
+      if (!slirp) return fail_net(slirp.error().message());
+      opt.slirp4netns = *slirp;
+    }
+    fs::create_directories(opt.state_dir / "net", ec);
+    if (ec) return fail_net(fmt::format("create '{}': {}", (opt.state_dir / "net").string(), ec.message()));
+  }
+  if (Status st = GenerateEtc(opt.state_dir / "etc", opt.uid, opt.gid, opt.network); !st.ok())
+    return fail(st.message());
   auto cgroups = NewCgroupManager(Tag(opt.state_dir));
   if (!cgroups) return fail(cgroups.error().message());
   auto seccomp = CompileSeccompPolicy();
@@ -560,6 +603,11 @@ Result<LauncherPtr> NewSandboxLauncher(SandboxOptions opt) {
   auto launcher = std::make_unique<SandboxLauncher>(std::move(opt), std::move(*cgroups), std::move(*seccomp));
   if (self_test) {
     if (Status st = launcher->SweepLeftovers(); !st.ok()) return fail("sweep: " + st.message());
+  }
+  // Egress: slirp4netns must really attach to a namespace (the self-test then runs in that one).
+  if (Status st = launcher->PrimeNetwork(); !st.ok())
+    return fail_net("a network namespace with slirp4netns attached could not be made: " + st.message());
+  if (self_test) {
     if (Status st = SelfTest(*launcher, selftest_dir); !st.ok()) return fail("self-test: " + st.ToString());
   }
   launcher->StartPools();

@@ -11,17 +11,22 @@
 // its odd signal semantics, and orphans cannot pile up as zombies against pids.max.
 //
 // Requires root (real, not in a user namespace), cgroups with memory and pids, /dev/loop-control,
-// mkfs.ext4 and seccomp. NewSandboxLauncher() checks all of it and runs one real sandbox as a
-// self-test; its error says what is missing.
+// mkfs.ext4 and seccomp (and slirp4netns in network mode egress). NewSandboxLauncher() checks all
+// of it and runs one real sandbox as a self-test; its error says what is missing.
 
 #include <sys/types.h>
 
 #include <filesystem>
+#include <string>
 #include <vector>
 
 #include "sandbox/launcher.h"
 
 namespace hearth::sandbox {
+
+// "none": loopback only. "egress": outbound TCP and DNS through a slirp4netns per environment
+// (slirp.h), attached ahead of need; still nothing inbound. See docs/security.md.
+enum class NetworkMode { kNone, kEgress };
 
 struct SandboxOptions {
   // Per-daemon state: generated /etc, the mount point of new roots, /tmp image templates.
@@ -35,8 +40,13 @@ struct SandboxOptions {
   // ready /tmp volumes per EphemeralStorage size in use (sizes in tmp_prefill_sizes from the start),
   int tmp_pool_per_size = 4;
   std::vector<int> tmp_prefill_sizes = {512};
-  // ready network namespaces (lo up, Runtime API listener bound).
+  // ready network namespaces (lo up, Runtime API listener bound; in egress mode with their
+  // slirp4netns attached, and at least 1).
   int netns_pool = 4;
+  // Default: none (least privilege: a function gets a network only where the host opts in).
+  NetworkMode network = NetworkMode::kNone;
+  // slirp4netns binary; empty: looked up on PATH (then /usr/bin, /usr/sbin) at start.
+  std::string slirp4netns;
 };
 
 Result<LauncherPtr> NewSandboxLauncher(SandboxOptions options);
