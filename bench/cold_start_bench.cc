@@ -101,7 +101,7 @@ std::optional<std::string> MeasureLauncher(Launcher& launcher, const fs::path& c
   LaunchSpec spec;
   spec.environment_id = "cold-" + std::to_string(i);
   spec.code_dir = code;
-  spec.entrypoint = "bootstrap";
+  spec.entrypoint = "/var/task/bootstrap";
   spec.memory_mb = 128;
   spec.ephemeral_storage_mb = 512;
   const auto t0 = Clock::now();

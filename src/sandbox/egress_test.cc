@@ -220,7 +220,7 @@ class EgressTest : public ::testing::Test {
     LaunchSpec s;
     s.environment_id = "e" + std::to_string(counter_++);
     s.code_dir = code_;
-    s.entrypoint = "bootstrap";
+    s.entrypoint = "/var/task/bootstrap";
     s.env = {"PATH=/usr/bin:/bin"};
     s.ephemeral_storage_mb = 64;
     return s;

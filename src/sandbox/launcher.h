@@ -21,7 +21,13 @@ namespace hearth::sandbox {
 struct LaunchSpec {
   std::string environment_id;            // for names of per-environment resources
   std::filesystem::path code_dir;        // host path of the unpacked code (/var/task inside)
-  std::string entrypoint;                // path relative to the task root, e.g. "bootstrap"
+  std::filesystem::path opt_dir;         // host path of the assembled layers (/opt inside); empty:
+                                         // an empty /opt
+  std::filesystem::path runtime_dir;     // host path of a managed runtime (/var/runtime inside);
+                                         // empty: none
+  std::string entrypoint;                // the program as the runtime sees it: an absolute path
+                                         // under /var/task, /opt or /var/runtime, e.g.
+                                         // "/var/task/bootstrap" (see HostPath())
   std::vector<std::string> env;          // KEY=VALUE; the launcher adds LAMBDA_TASK_ROOT and
                                          // AWS_LAMBDA_RUNTIME_API itself
   int memory_mb = 128;
@@ -70,5 +76,9 @@ class Launcher {
 };
 
 using LauncherPtr = std::unique_ptr<Launcher>;
+
+// Where a path of the runtime's view (/var/task/..., /opt/..., /var/runtime/...) lives on the host
+// for `spec`; empty when it is outside those roots (or the root is absent) or contains "..".
+std::filesystem::path HostPath(const LaunchSpec& spec, std::string_view sandbox_path);
 
 }  // namespace hearth::sandbox

@@ -63,7 +63,12 @@ MountSpec BuildRootfsSpec(const RootfsInputs& in) {
   mkdir("/var");
   mkdir("/var/task");
   bind(in.code_dir.string(), "/var/task");
+  if (!in.runtime_dir.empty()) {
+    mkdir("/var/runtime");
+    bind(in.runtime_dir.string(), "/var/runtime");
+  }
   mkdir("/opt");
+  if (!in.opt_dir.empty()) bind(in.opt_dir.string(), "/opt");
   mkdir("/proc");
   s.push_back({.kind = MountKind::kProc, .target = "/proc"});
   mkdir("/dev");

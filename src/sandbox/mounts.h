@@ -52,6 +52,8 @@ struct RootfsInputs {
   std::filesystem::path host_root = "/";   // where /usr, /etc/ssl... are read from
   std::filesystem::path etc_dir;           // generated /etc (passwd, group, hosts...)
   std::filesystem::path code_dir;          // /var/task
+  std::filesystem::path opt_dir;           // /opt (assembled layers); empty: an empty /opt
+  std::filesystem::path runtime_dir;       // /var/runtime (a managed runtime); empty: none
   int tmp_mount_fd = -1;                   // a ready /tmp as a detached mount (fsmount fd), or:
   std::string tmp_device;                  // block device holding /tmp (ext4), or empty:
   std::string tmp_tmpfs_options;           //   then a tmpfs with these options

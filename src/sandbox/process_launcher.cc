@@ -130,7 +130,11 @@ class ProcessLauncher final : public Launcher {
   std::string TaskRoot(const fs::path& code_dir) const override { return code_dir.string(); }
 
   Result<ProcessPtr> Launch(const LaunchSpec& spec) override {
-    fs::path entry = spec.code_dir / spec.entrypoint;
+    // No mount namespace: the runtime sees host paths, so the entrypoint is mapped to its host
+    // location (a runtime that hard-codes /opt or /var/runtime paths will not find them).
+    fs::path entry = HostPath(spec, spec.entrypoint);
+    if (entry.empty())
+      return std::unexpected(Status::InvalidArgument(fmt::format("bad entrypoint '{}'", spec.entrypoint)));
     if (::access(entry.c_str(), X_OK) != 0) return std::unexpected(PosixError(entry.string(), errno));
 
     auto listener = ListenLoopback();

@@ -40,7 +40,7 @@ class ProcessLauncherTest : public ::testing::Test {
     LaunchSpec s;
     s.environment_id = "env1";
     s.code_dir = root_ / "code";
-    s.entrypoint = "bootstrap";
+    s.entrypoint = "/var/task/bootstrap";
     s.env = {"FOO=bar"};
     return s;
   }
@@ -115,6 +115,27 @@ TEST_F(ProcessLauncherTest, SweepKillsLeftoversOfAKilledDaemon) {
   EXPECT_TRUE(WIFSIGNALED(*st));
   EXPECT_EQ(WTERMSIG(*st), SIGKILL);
   (void)pid;
+}
+
+}  // namespace
+}  // namespace hearth::sandbox
+
+namespace hearth::sandbox {
+namespace {
+
+TEST(HostPathTest, MapsTheRuntimesRootsOnly) {
+  LaunchSpec s;
+  s.code_dir = "/data/code/abc";
+  s.opt_dir = "/data/opt/xyz";
+  EXPECT_EQ(HostPath(s, "/var/task/bootstrap"), "/data/code/abc/bootstrap");
+  EXPECT_EQ(HostPath(s, "/var/task"), "/data/code/abc");
+  EXPECT_EQ(HostPath(s, "/opt/bin/tool"), "/data/opt/xyz/bin/tool");
+  EXPECT_EQ(HostPath(s, "/var/runtime/bootstrap"), "");  // no runtime dir in this spec
+  EXPECT_EQ(HostPath(s, "/var/taskforce/x"), "");
+  EXPECT_EQ(HostPath(s, "/etc/passwd"), "");
+  EXPECT_EQ(HostPath(s, "/var/task/../../etc/passwd"), "");
+  s.runtime_dir = "/rt";
+  EXPECT_EQ(HostPath(s, "/var/runtime/bootstrap"), "/rt/bootstrap");
 }
 
 }  // namespace

@@ -402,10 +402,10 @@ class SandboxLauncher final : public Launcher {
   }
 
   Result<ProcessPtr> Launch(const LaunchSpec& spec) override {
-    fs::path entry = spec.code_dir / spec.entrypoint;
-    if (::access(entry.c_str(), X_OK) != 0) return std::unexpected(PosixError(entry.string(), errno));
-    if (spec.entrypoint.empty() || spec.entrypoint.find("..") != std::string::npos)
+    fs::path entry = HostPath(spec, spec.entrypoint);
+    if (entry.empty())
       return std::unexpected(Status::InvalidArgument(fmt::format("bad entrypoint '{}'", spec.entrypoint)));
+    if (::access(entry.c_str(), X_OK) != 0) return std::unexpected(PosixError(entry.string(), errno));
 
     auto cg = cgroups_->Create(spec.environment_id, CgroupLimits{.memory_mb = spec.memory_mb});
     if (!cg) return std::unexpected(cg.error());
@@ -425,6 +425,8 @@ class SandboxLauncher final : public Launcher {
     RootfsInputs in;
     in.etc_dir = opt_.state_dir / "etc";
     in.code_dir = fs::absolute(spec.code_dir);
+    if (!spec.opt_dir.empty()) in.opt_dir = fs::absolute(spec.opt_dir);
+    if (!spec.runtime_dir.empty()) in.runtime_dir = fs::absolute(spec.runtime_dir);
     in.tmp_mount_fd = tmp->mount_fd.get();
     MountSpec mspec = BuildRootfsSpec(in);
     HEARTH_RETURN_IF_ERROR(ValidateMountSpec(mspec));
@@ -442,7 +444,7 @@ class SandboxLauncher final : public Launcher {
     std::vector<std::string> env = spec.env;
     env.push_back(fmt::format("LAMBDA_TASK_ROOT={}", kTaskRoot));
     env.push_back(fmt::format("AWS_LAMBDA_RUNTIME_API={}", kRuntimeApiAddress));
-    std::string exec_path = fmt::format("{}/{}", kTaskRoot, spec.entrypoint);
+    std::string exec_path = spec.entrypoint;
 
     ChildArgs a;
     a.sock = child_sock.get();
@@ -551,7 +553,7 @@ Status SelfTest(Launcher& launcher, const fs::path& dir) {
   LaunchSpec spec;
   spec.environment_id = "selftest";
   spec.code_dir = dir;
-  spec.entrypoint = "bootstrap";
+  spec.entrypoint = "/var/task/bootstrap";
   auto p = launcher.Launch(spec);
   if (!p) return p.error();
   pollfd pf{(*p)->exit_fd(), POLLIN, 0};

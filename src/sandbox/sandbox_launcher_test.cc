@@ -74,7 +74,7 @@ class SandboxTest : public ::testing::Test {
     LaunchSpec s;
     s.environment_id = "t" + std::to_string(counter_++);
     s.code_dir = code_;
-    s.entrypoint = "bootstrap";
+    s.entrypoint = "/var/task/bootstrap";
     s.env = {"PATH=/usr/bin:/bin", "FOO=bar"};
     s.memory_mb = memory_mb;
     s.ephemeral_storage_mb = tmp_mb;

@@ -144,7 +144,7 @@ asio::awaitable<std::optional<InvocationResult>> Environment::Start(const std::s
   sandbox::LaunchSpec spec;
   spec.environment_id = id_;
   spec.code_dir = code_dir_;
-  spec.entrypoint = "bootstrap";
+  spec.entrypoint = "/var/task/bootstrap";
   spec.env = BuildEnvironment();
   spec.memory_mb = cfg_.memory_mb;
   spec.ephemeral_storage_mb = cfg_.ephemeral_storage_mb;
