@@ -12,6 +12,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
 #include <fmt/format.h>
@@ -258,9 +259,19 @@ asio::awaitable<void> Environment::WatchExit() {
   auto [ec] = co_await exit_watch_->async_wait(asio::posix::descriptor_base::wait_read, kNoThrow);
   if (ec) co_return;
   wait_status_ = process_->TryReap();
+  // A readable pidfd can run ahead of a reapable child (e.g. a traced or multi-threaded leader):
+  // give the process up to a second to become reapable before calling it gone, and then make sure.
+  asio::steady_timer retry(ctx_.loop);
+  for (int i = 0; i < 100 && !wait_status_; ++i) {
+    retry.expires_after(std::chrono::milliseconds(10));
+    co_await retry.async_wait(kNoThrow);
+    wait_status_ = process_->TryReap();
+  }
   if (!wait_status_) {
-    // Readable pidfd without a reapable child should not happen; treat it as gone.
-    wait_status_ = 0;
+    spdlog::warn("environment {}: runtime pid {} signalled exit but cannot be reaped; killing it", id_,
+                 process_->pid());
+    process_->Signal(SIGKILL);
+    wait_status_ = W_EXITCODE(0, SIGKILL);
   }
   dead_ = true;
   state_ = State::kDead;
@@ -405,6 +416,8 @@ asio::awaitable<http::Response> Environment::HandleRuntimeApi(http::Request& req
           r.body = req.body().empty() ? ErrorJson(r.error_type, "") : std::move(req.body());
         }
         Complete(std::move(r));
+        // Let the waiting caller answer its client before the runtime is woken by the 202.
+        co_await asio::post(ctx_.loop, asio::use_awaitable);
         co_return RuntimeReply(req, 202, R"({"status":"OK"})");
       }
     }
