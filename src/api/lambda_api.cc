@@ -179,6 +179,7 @@ asio::awaitable<http::Response> LambdaApi::Handle(Request& req) {
   // Named locals: g++ 12 double-destroys temporaries inside co_await expressions.
   const std::string qualifier = param("Qualifier"), marker = param("Marker"),
                     max_items = param("MaxItems"), offset = param("offset"), limit = param("limit");
+  const std::string function_version = param("FunctionVersion");
   const auto method = req.method();
   const size_t n = seg.size();
 
@@ -199,6 +200,21 @@ asio::awaitable<http::Response> LambdaApi::Handle(Request& req) {
         co_return co_await UpdateCode(req, rid, seg[2]);
       if (n == 4 && seg[3] == "invocations" && method == bhttp::verb::post)
         co_return co_await Invoke(req, rid, seg[2], qualifier);
+      // Versions and aliases (versions_api.cc).
+      if (n == 4 && seg[3] == "versions" && method == bhttp::verb::post)
+        co_return co_await PublishVersion(req, rid, seg[2]);
+      if (n == 4 && seg[3] == "versions" && method == bhttp::verb::get)
+        co_return co_await ListVersions(req, rid, seg[2], marker, max_items);
+      if (n == 4 && seg[3] == "aliases" && method == bhttp::verb::post)
+        co_return co_await CreateAlias(req, rid, seg[2]);
+      if (n == 4 && seg[3] == "aliases" && method == bhttp::verb::get)
+        co_return co_await ListAliases(req, rid, seg[2], function_version, marker, max_items);
+      if (n == 5 && seg[3] == "aliases" && method == bhttp::verb::get)
+        co_return co_await GetAlias(req, rid, seg[2], seg[4]);
+      if (n == 5 && seg[3] == "aliases" && method == bhttp::verb::put)
+        co_return co_await UpdateAlias(req, rid, seg[2], seg[4]);
+      if (n == 5 && seg[3] == "aliases" && method == bhttp::verb::delete_)
+        co_return co_await DeleteAlias(req, rid, seg[2], seg[4]);
     }
     if (n == 2 && seg[0] == "2016-08-19" && seg[1] == "account-settings" &&
         method == bhttp::verb::get)
@@ -243,6 +259,8 @@ asio::awaitable<http::Response> LambdaApi::CreateFunction(Request& req, const st
   auto parsed = co_await RunBlocking(*ctx_.workers, std::move(parse));
   if (!parsed) co_return Error(req, rid, parsed.error());
   config::FunctionConfig cfg = std::move(parsed->config);
+  if (Status st = CheckRuntimeInstalled(cfg.runtime, ctx_.installed_runtimes); !st.ok())
+    co_return Error(req, rid, st);
   if (ctx_.registry->Find(cfg.name))
     co_return Error(req, rid, Status::AlreadyExists("Function already exist: " + cfg.name));
   if (Status st = BeginWrite(cfg.name); !st.ok()) co_return Error(req, rid, st);
@@ -271,6 +289,14 @@ asio::awaitable<http::Response> LambdaApi::CreateFunction(Request& req, const st
     st = Status::AlreadyExists("Function already exist: " + cfg.name);
   if (!st.ok()) co_return Error(req, rid, st);
   ctx_.registry->Put(invoke::FunctionEntry{cfg, stored->dir});
+  if (parsed->publish) {  // Publish=true: version 1 in the same call; the answer shows it
+    const std::string no_description;
+    auto published = co_await PublishLatest(name, no_description);
+    if (!published) co_return Error(req, rid, published.error());
+    co_return Json(req, rid, 201,
+                   RenderFunctionConfiguration(*published, ctx_.config->region,
+                                               ctx_.config->account_id, true));
+  }
   co_return Json(
       req, rid, 201,
       RenderFunctionConfiguration(cfg, ctx_.config->region, ctx_.config->account_id, false));
@@ -282,13 +308,10 @@ asio::awaitable<http::Response> LambdaApi::GetFunction(Request& req, const std::
                                                        bool config_only) {
   auto fr = ResolveRef(ref, qualifier);
   if (!fr) co_return Error(req, rid, fr.error());
-  const invoke::FunctionEntry* e = ctx_.registry->Find(fr->name);
-  if (!e || (!fr->qualifier.empty() && fr->qualifier != config::kLatest)) {
-    co_return Error(req, rid,
-                    Status::NotFound("Function not found: " + Arn(fr->name, fr->qualifier)));
-  }
-  json::object conf = RenderFunctionConfiguration(e->latest, ctx_.config->region,
-                                                  ctx_.config->account_id, !fr->qualifier.empty());
+  std::string code_sha256_hex;  // of the version the qualifier names (versions_api.cc)
+  auto rendered = RenderQualified(fr->name, fr->qualifier, &code_sha256_hex);
+  if (!rendered) co_return Error(req, rid, rendered.error());
+  json::object conf = std::move(*rendered);
   if (config_only) co_return Json(req, rid, 200, conf);
   std::string host(req[bhttp::field::host]);
   if (host.empty()) host = fmt::format("{}:{}", ctx_.config->listen_host, ctx_.config->listen_port);
@@ -296,7 +319,7 @@ asio::awaitable<http::Response> LambdaApi::GetFunction(Request& req, const std::
       {"Configuration", std::move(conf)},
       {"Code", json::object{{"RepositoryType", "S3"},
                             {"Location", fmt::format("http://{}/hearth/v1/code/{}", host,
-                                                     e->latest.code_sha256_hex)}}},
+                                                     code_sha256_hex)}}},
       {"Tags", json::object{}},
   };
   co_return Json(req, rid, 200, out);
@@ -396,6 +419,14 @@ asio::awaitable<http::Response> LambdaApi::UpdateCode(Request& req, const std::s
   if (!st.ok()) co_return Error(req, rid, st);
   ctx_.registry->Put(invoke::FunctionEntry{cfg, stored->dir});
   ctx_.manager->Retire(cfg.name);
+  if (parsed->publish) {  // Publish=true: the answer shows the published version
+    const std::string no_description;
+    auto published = co_await PublishLatest(name, no_description);
+    if (!published) co_return Error(req, rid, published.error());
+    co_return Json(req, rid, 200,
+                   RenderFunctionConfiguration(*published, ctx_.config->region,
+                                               ctx_.config->account_id, true));
+  }
   co_return Json(
       req, rid, 200,
       RenderFunctionConfiguration(cfg, ctx_.config->region, ctx_.config->account_id, false));
@@ -417,6 +448,10 @@ asio::awaitable<http::Response> LambdaApi::UpdateConfiguration(Request& req, con
   std::string revision;
   if (Status st = ApplyConfigurationUpdate(body, &cfg, &revision); !st.ok())
     co_return Error(req, rid, st);
+  if (cfg.runtime != e->latest.runtime) {
+    if (Status st = CheckRuntimeInstalled(cfg.runtime, ctx_.installed_runtimes); !st.ok())
+      co_return Error(req, rid, st);
+  }
   if (!revision.empty() && revision != e->latest.revision_id) {
     co_return Error(req, rid, RevisionMismatch());
   }
@@ -450,9 +485,8 @@ asio::awaitable<http::Response> LambdaApi::DeleteFunction(Request& req, const st
                     Status::InvalidArgument(
                         "$LATEST version cannot be deleted without deleting the function."));
   }
-  if (!fr->qualifier.empty())
-    co_return Error(req, rid,
-                    Status::NotFound("Function not found: " + Arn(fr->name, fr->qualifier)));
+  if (!fr->qualifier.empty())  // one published version (versions_api.cc)
+    co_return co_await DeleteVersion(req, rid, fr->name, fr->qualifier);
   if (Status st = BeginWrite(fr->name); !st.ok()) co_return Error(req, rid, st);
   const std::string name = fr->name;
   Defer end([&] { EndWrite(name); });
@@ -494,9 +528,9 @@ asio::awaitable<http::Response> LambdaApi::Invoke(Request& req, const std::strin
                                        "satisfy enum value set: [None, Tail]",
                                        log_type)));
   }
-  if (Status st = ctx_.invoker->Check(fr->name, fr->qualifier); !st.ok())
-    co_return Error(req, rid, st);
-  const std::string executed = config::kLatest;
+  auto checked = ctx_.invoker->Check(fr->name, fr->qualifier);
+  if (!checked) co_return Error(req, rid, checked.error());
+  const std::string executed = *checked;
   if (type == "DryRun") {
     Response res{bhttp::status::no_content, req.version()};
     res.keep_alive(req.keep_alive());

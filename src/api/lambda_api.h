@@ -10,9 +10,11 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/thread_pool.hpp>
+#include <boost/json/object.hpp>
 #include <memory>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "artifacts/code_store.h"
 #include "common/clock.h"
@@ -37,6 +39,8 @@ struct ApiContext {
   invoke::Invoker* invoker = nullptr;
   telemetry::LogSink* logs = nullptr;
   const Clock* clock = nullptr;
+  // Runtimes this host can run (scheduler::InstalledRuntimes); empty: not checked.
+  std::vector<std::string> installed_runtimes;
 };
 
 class LambdaApi {
@@ -68,6 +72,33 @@ class LambdaApi {
   Awaitable ReadLogs(Request& req, const std::string& rid, const std::string& ref,
                      const std::string& offset, const std::string& limit);
   Awaitable DownloadCode(Request& req, const std::string& rid, const std::string& digest);
+
+  // Versions and aliases (versions_api.cc).
+  Awaitable PublishVersion(Request& req, const std::string& rid, const std::string& ref);
+  Awaitable ListVersions(Request& req, const std::string& rid, const std::string& ref,
+                         const std::string& marker, const std::string& max_items);
+  Awaitable DeleteVersion(Request& req, const std::string& rid, const std::string& name,
+                          const std::string& version);
+  Awaitable CreateAlias(Request& req, const std::string& rid, const std::string& ref);
+  Awaitable GetAlias(Request& req, const std::string& rid, const std::string& ref,
+                     const std::string& alias);
+  Awaitable UpdateAlias(Request& req, const std::string& rid, const std::string& ref,
+                        const std::string& alias);
+  Awaitable DeleteAlias(Request& req, const std::string& rid, const std::string& ref,
+                        const std::string& alias);
+  Awaitable ListAliases(Request& req, const std::string& rid, const std::string& ref,
+                        const std::string& function_version, const std::string& marker,
+                        const std::string& max_items);
+  // Publishes `name`'s $LATEST as the next version, or returns the last published version when
+  // nothing changed since. `description` ("" = $LATEST's) becomes the version's. The caller holds
+  // the function's write slot.
+  boost::asio::awaitable<Result<config::FunctionConfig>> PublishLatest(
+      const std::string& name, const std::string& description);
+  // The configuration GetFunction shows for a qualifier ("" / $LATEST / version / alias), with
+  // its FunctionArn already rendered. NotFound when absent.
+  Result<boost::json::object> RenderQualified(const std::string& name,
+                                              const std::string& qualifier,
+                                              std::string* code_sha256_hex) const;
 
   // Resolves a path's function reference (name, partial or full ARN) and query qualifier.
   Result<struct FunctionRef> ResolveRef(const std::string& ref, const std::string& qualifier) const;

@@ -526,6 +526,17 @@ Status ParseFunctionName(const json::value& v, config::FunctionConfig* cfg) {
 
 bool IsKnownRuntime(std::string_view runtime) { return Contains(kRuntimes, runtime); }
 
+Status CheckRuntimeInstalled(std::string_view runtime, const std::vector<std::string>& installed) {
+  if (installed.empty() || runtime.starts_with("provided")) return Status::Ok();
+  std::string list;
+  for (const auto& r : installed) {
+    if (r == runtime) return Status::Ok();
+    list += (list.empty() ? "" : ", ") + r;
+  }
+  return Status::InvalidArgument("Runtime " + std::string(runtime) +
+                                 " is not available on this Hearth host; installed: " + list);
+}
+
 Result<CreateFunctionRequest> ParseCreateFunction(const json::value& body) {
   Result<const json::object*> o = BodyObject(body);
   if (!o) return std::unexpected(o.error());

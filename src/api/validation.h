@@ -14,6 +14,7 @@
 
 #include <boost/json/value.hpp>
 #include <string>
+#include <vector>
 
 #include "common/status.h"
 #include "config/function_config.h"
@@ -64,5 +65,12 @@ Result<UpdateCodeRequest> ParseUpdateFunctionCode(const boost::json::value& body
 
 // True when `runtime` is in the Lambda model's Runtime enum (whether or not it can still be used).
 bool IsKnownRuntime(std::string_view runtime);
+
+// Whether this host can run `runtime`: `provided*` always; any other runtime only when it is in
+// `installed` (scheduler::InstalledRuntimes). Otherwise kInvalidArgument
+// (InvalidParameterValueException) "Runtime python3.12 is not available on this Hearth host;
+// installed: python3.11, nodejs20.x, provided.al2023, provided.al2". An empty `installed` list
+// means "not checked" (Ok).
+Status CheckRuntimeInstalled(std::string_view runtime, const std::vector<std::string>& installed);
 
 }  // namespace hearth::api

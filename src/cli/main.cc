@@ -39,6 +39,8 @@ int main(int argc, char** argv) {
                     "Sandbox network: none (loopback only, default) or egress (also outbound TCP and DNS "
                     "through slirp4netns; never inbound)");
   serve->add_option("--log-level", cfg.log_level, "trace|debug|info|warn|error (default info)");
+  serve->add_option("--runtimes-dir", cfg.runtimes_dir,
+                    "Managed runtimes (python3.11, nodejs20.x, ...) (default: runtimes/ next to the binary)");
 
   cli::InvokeOptions inv;
   auto* invoke = app.add_subcommand("invoke", "Invoke a function and print its answer");
@@ -78,6 +80,7 @@ int main(int argc, char** argv) {
       if (serve->count("--isolation")) from_file.isolation = flags.isolation;
       if (serve->count("--network")) from_file.network = flags.network;
       if (serve->count("--log-level")) from_file.log_level = flags.log_level;
+      if (serve->count("--runtimes-dir")) from_file.runtimes_dir = flags.runtimes_dir;
       cfg = from_file;
     }
     if (!listen.empty()) {

@@ -93,6 +93,7 @@ Status LoadDaemonConfigFile(const std::string& path, DaemonConfig* cfg) {
     else if (key == "isolation") st = want_string(&cfg->isolation);
     else if (key == "network") st = want_string(&cfg->network);
     else if (key == "log_level") st = want_string(&cfg->log_level);
+    else if (key == "runtimes_dir") st = want_string(&cfg->runtimes_dir);
     else st = Status::InvalidArgument(fmt::format("unknown config key '{}' in '{}'", std::string(key), path));
     HEARTH_RETURN_IF_ERROR(st);
   }

@@ -42,6 +42,10 @@ struct DaemonConfig {
   std::string network = "none";
   // Log level: trace, debug, info, warn, error. Default: info
   std::string log_level = "info";
+  // Directory of the managed runtimes (one subdirectory per runtime name, e.g. "python3.11",
+  // each with an executable `bootstrap`; mounted at /var/runtime). Default (empty): the
+  // `runtimes` directory next to the hearth binary.
+  std::string runtimes_dir;
 
   Status Validate() const;
 };

@@ -20,6 +20,7 @@
 #include "invoke/registry.h"
 #include "sandbox/process_launcher.h"
 #include "sandbox/sandbox_launcher.h"
+#include "scheduler/runtimes.h"
 #include "scheduler/manager.h"
 #include "store/sqlite_store.h"
 #include "telemetry/log_sink.h"
@@ -31,7 +32,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// Loads every function's $LATEST into the registry and drops code nobody references.
+// Loads every function ($LATEST, published versions, aliases) into the registry and drops code
+// nobody references.
 Status LoadRegistry(store::MetadataStore& store, artifacts::CodeStore& code, invoke::FunctionRegistry& registry) {
   std::string after;
   for (;;) {
@@ -47,6 +49,20 @@ Status LoadRegistry(store::MetadataStore& store, artifacts::CodeStore& code, inv
       } else {
         registry.Put(invoke::FunctionEntry{cfg, stored->dir});
       }
+      // Published versions and aliases, so invokes of `name:N` / `name:alias` never read the store.
+      auto versions = store.ListVersions(cfg.name);
+      if (!versions) return versions.error();
+      for (auto& v : *versions) {
+        auto vcode = code.Get(v.code_sha256_hex);
+        if (!vcode) {
+          spdlog::error("function {}:{}: its code {} is missing from the code store ({})", v.name,
+                        v.version, v.code_sha256_hex, vcode.error().ToString());
+        }
+        registry.PutVersion(invoke::VersionEntry{v, vcode ? vcode->dir : fs::path()});
+      }
+      auto aliases = store.ListAliases(cfg.name);
+      if (!aliases) return aliases.error();
+      for (auto& a : *aliases) registry.PutAlias(std::move(a));
       after = cfg.name;
     }
   }
@@ -114,6 +130,7 @@ int Serve(const config::DaemonConfig& cfg) {
   ectx.region = cfg.region;
   ectx.init_timeout = cfg.init_timeout;
   ectx.shutdown_grace = cfg.shutdown_grace;
+  ectx.runtimes_dir = cfg.runtimes_dir.empty() ? scheduler::DefaultRuntimesDir() : fs::absolute(cfg.runtimes_dir);
   scheduler::EnvironmentManager manager(ectx, scheduler::ManagerOptions{cfg.max_environments, cfg.idle_timeout});
   invoke::Invoker invoker(registry, manager, cfg.region, cfg.account_id);
 
@@ -128,6 +145,8 @@ int Serve(const config::DaemonConfig& cfg) {
   actx.invoker = &invoker;
   actx.logs = &logs;
   actx.clock = &clock;
+  actx.installed_runtimes = scheduler::InstalledRuntimes(ectx.runtimes_dir);
+  spdlog::info("runtimes in {}: {}", ectx.runtimes_dir.string(), fmt::join(actx.installed_runtimes, ", "));
   api::LambdaApi lambda_api(actx);
 
   asio::ip::tcp::acceptor acceptor(loop);

@@ -18,28 +18,32 @@ std::string NewTraceId(int64_t epoch_seconds) {
                      hex.substr(24, 16));
 }
 
-Result<const FunctionEntry*> Invoker::Resolve(const std::string& name,
-                                              const std::string& qualifier) const {
+Result<Invoker::Target> Invoker::Resolve(const std::string& name, const std::string& qualifier) {
   const FunctionEntry* e = registry_.Find(name);
   std::string arn = fmt::format("arn:aws:lambda:{}:{}:function:{}", region_, account_, name);
   if (!e) return std::unexpected(Status::NotFound("Function not found: " + arn));
-  if (!qualifier.empty() && qualifier != config::kLatest) {
-    return std::unexpected(Status::NotFound("Function not found: " + arn + ":" + qualifier));
+  if (qualifier.empty() || qualifier == config::kLatest) return Target{e->latest, e->code_dir};
+  std::string version = qualifier;
+  if (const config::AliasConfig* a = e->FindAlias(qualifier)) {
+    version = PickVersion(*a, uniform_());
+    if (version == config::kLatest) return Target{e->latest, e->code_dir};
   }
-  return e;
+  if (const VersionEntry* v = e->FindVersion(version)) return Target{v->config, v->code_dir};
+  return std::unexpected(Status::NotFound("Function not found: " + arn + ":" + qualifier));
 }
 
-Status Invoker::Check(const std::string& function_name, const std::string& qualifier) const {
-  auto e = Resolve(function_name, qualifier);
-  return e ? Status::Ok() : e.error();
+Result<std::string> Invoker::Check(const std::string& function_name, const std::string& qualifier) {
+  auto t = Resolve(function_name, qualifier);
+  if (!t) return std::unexpected(t.error());
+  return t->config.version;
 }
 
 asio::awaitable<Result<scheduler::InvokeOutcome>> Invoker::Invoke(InvokeRequest&& req) {
-  auto entry = Resolve(req.function_name, req.qualifier);
-  if (!entry) co_return std::unexpected(entry.error());
-  // Copy: the registry may change while this invocation runs.
-  config::FunctionConfig cfg = (*entry)->latest;
-  std::filesystem::path code_dir = (*entry)->code_dir;
+  // A copy: the registry may change while this invocation runs.
+  auto target = Resolve(req.function_name, req.qualifier);
+  if (!target) co_return std::unexpected(target.error());
+  config::FunctionConfig cfg = std::move(target->config);
+  std::filesystem::path code_dir = std::move(target->code_dir);
 
   auto lease = co_await manager_.Acquire(cfg, code_dir, req.request_id);
   if (!lease) co_return std::unexpected(lease.error());

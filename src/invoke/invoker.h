@@ -10,6 +10,7 @@
 #include "common/clock.h"
 #include "common/status.h"
 #include "invoke/registry.h"
+#include "invoke/routing.h"
 #include "scheduler/manager.h"
 
 namespace hearth::invoke {
@@ -17,7 +18,7 @@ namespace hearth::invoke {
 struct InvokeRequest {
   std::string request_id;
   std::string function_name;
-  std::string qualifier;           // "" or "$LATEST" (versions arrive with the versions issue)
+  std::string qualifier;           // "", "$LATEST", a version number or an alias name
   std::string invoked_arn;         // the ARN as the caller addressed it
   std::string payload;             // valid JSON
   std::string client_context;      // decoded JSON, or empty
@@ -26,23 +27,38 @@ struct InvokeRequest {
 
 class Invoker {
  public:
+  // `uniform` drives weighted alias routing (default: a seeded Mersenne Twister).
   Invoker(FunctionRegistry& registry, scheduler::EnvironmentManager& manager, std::string region,
-          std::string account)
-      : registry_(registry), manager_(manager), region_(std::move(region)), account_(std::move(account)) {}
+          std::string account, UniformSource uniform = DefaultUniformSource())
+      : registry_(registry),
+        manager_(manager),
+        region_(std::move(region)),
+        account_(std::move(account)),
+        uniform_(std::move(uniform)) {}
 
   // NotFound for unknown functions or qualifiers; ResourceExhausted when throttled. Function
   // failures are not errors here: they come back inside the outcome.
   boost::asio::awaitable<Result<scheduler::InvokeOutcome>> Invoke(InvokeRequest&& req);
 
-  // Checks that the function and qualifier exist (DryRun).
-  Status Check(const std::string& function_name, const std::string& qualifier) const;
+  // Checks that the function and qualifier exist (DryRun); the version that would run (for an
+  // alias, one routing decision).
+  Result<std::string> Check(const std::string& function_name, const std::string& qualifier);
+
+  // The configuration and code one request for `qualifier` runs: $LATEST for "" or "$LATEST", a
+  // published version, or an alias's version picked by weight (one draw per call). NotFound for
+  // unknown functions, versions and aliases.
+  struct Target {
+    config::FunctionConfig config;
+    std::filesystem::path code_dir;
+  };
+  Result<Target> Resolve(const std::string& name, const std::string& qualifier);
 
  private:
-  Result<const FunctionEntry*> Resolve(const std::string& name, const std::string& qualifier) const;
 
   FunctionRegistry& registry_;
   scheduler::EnvironmentManager& manager_;
   std::string region_, account_;
+  UniformSource uniform_;
 };
 
 // A new X-Ray trace header "Root=1-<8 hex time>-<24 hex>;Parent=<16 hex>;Sampled=0".

@@ -1,23 +1,51 @@
 #pragma once
-// The in-memory view of every function's current configuration, so the invoke path never touches
-// the store. Loaded from the store at start; the control plane updates it after each successful
-// store write.
+// The in-memory view of every function's configuration — $LATEST, every published version and
+// every alias — so the invoke path never touches the store. Loaded from the store at start; the
+// control plane updates it after each successful store write.
 //
 // Threading: loop-confined.
 
+#include <charconv>
+#include <cstdint>
 #include <filesystem>
 #include <map>
 #include <optional>
 #include <string>
 #include <string_view>
 
+#include "config/alias_config.h"
 #include "config/function_config.h"
 
 namespace hearth::invoke {
 
+// One published version: its immutable configuration and its unpacked code.
+struct VersionEntry {
+  config::FunctionConfig config;
+  std::filesystem::path code_dir;
+};
+
 struct FunctionEntry {
   config::FunctionConfig latest;      // $LATEST
   std::filesystem::path code_dir;     // its unpacked code
+  std::map<int64_t, VersionEntry> versions = {};  // published versions by number
+  std::map<std::string, config::AliasConfig, std::less<>> aliases = {};  // by alias name
+
+  // A published version by its number ("1", "2", ...); nullptr when absent or not a number.
+  const VersionEntry* FindVersion(std::string_view v) const {
+    int64_t n = 0;
+    auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+    if (ec != std::errc() || p != v.data() + v.size()) return nullptr;
+    auto it = versions.find(n);
+    return it == versions.end() ? nullptr : &it->second;
+  }
+  const config::AliasConfig* FindAlias(std::string_view name) const {
+    auto it = aliases.find(name);
+    return it == aliases.end() ? nullptr : &it->second;
+  }
+  // The highest published version, nullptr when there is none.
+  const VersionEntry* LastVersion() const {
+    return versions.empty() ? nullptr : &versions.rbegin()->second;
+  }
 };
 
 class FunctionRegistry {
@@ -26,10 +54,52 @@ class FunctionRegistry {
     auto it = functions_.find(name);
     return it == functions_.end() ? nullptr : &it->second;
   }
+  // Adds a function or replaces its $LATEST (and code dir). Published versions and aliases the
+  // registry already holds for it are kept; those carried by `entry` are added.
   void Put(FunctionEntry entry) {
-    std::string name = entry.latest.name;
-    functions_.insert_or_assign(std::move(name), std::move(entry));
+    auto it = functions_.find(entry.latest.name);
+    if (it == functions_.end()) {
+      std::string name = entry.latest.name;
+      functions_.emplace(std::move(name), std::move(entry));
+      return;
+    }
+    it->second.latest = std::move(entry.latest);
+    it->second.code_dir = std::move(entry.code_dir);
+    for (auto& [n, v] : entry.versions) it->second.versions.insert_or_assign(n, std::move(v));
+    for (auto& [n, a] : entry.aliases) it->second.aliases.insert_or_assign(n, std::move(a));
   }
+  // Adds a published version of an existing function (no-op for unknown functions or a
+  // non-numeric version).
+  void PutVersion(VersionEntry v) {
+    auto it = functions_.find(v.config.name);
+    if (it == functions_.end()) return;
+    int64_t n = 0;
+    const std::string& s = v.config.version;
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), n);
+    if (ec != std::errc() || p != s.data() + s.size()) return;
+    it->second.versions.insert_or_assign(n, std::move(v));
+  }
+  void EraseVersion(std::string_view name, std::string_view version) {
+    auto it = functions_.find(name);
+    if (it == functions_.end()) return;
+    int64_t n = 0;
+    auto [p, ec] = std::from_chars(version.data(), version.data() + version.size(), n);
+    if (ec == std::errc() && p == version.data() + version.size()) it->second.versions.erase(n);
+  }
+  // Adds or replaces an alias of an existing function.
+  void PutAlias(config::AliasConfig a) {
+    auto it = functions_.find(a.function_name);
+    if (it == functions_.end()) return;
+    std::string name = a.name;
+    it->second.aliases.insert_or_assign(std::move(name), std::move(a));
+  }
+  void EraseAlias(std::string_view function, std::string_view alias) {
+    auto it = functions_.find(function);
+    if (it == functions_.end()) return;
+    auto a = it->second.aliases.find(alias);
+    if (a != it->second.aliases.end()) it->second.aliases.erase(a);
+  }
+  // Removes the function with every version and alias.
   void Erase(std::string_view name) {
     auto it = functions_.find(name);
     if (it != functions_.end()) functions_.erase(it);

@@ -79,8 +79,10 @@ struct Hierarchy {
 
 class Cgroup final : public EnvironmentCgroup {
  public:
-  Cgroup(bool v2, std::vector<fs::path> dirs, fs::path memory_dir)
-      : v2_(v2), dirs_(std::move(dirs)), memory_dir_(std::move(memory_dir)) {}
+  Cgroup(bool v2, std::vector<fs::path> dirs, fs::path memory_dir, fs::path cpu_dir, int64_t quota,
+         int64_t period)
+      : v2_(v2), dirs_(std::move(dirs)), memory_dir_(std::move(memory_dir)), cpu_dir_(std::move(cpu_dir)),
+        steady_quota_(quota), period_(period) {}
   ~Cgroup() override { (void)Destroy(); }
 
   Status Open() {
@@ -107,6 +109,12 @@ class Cgroup final : public EnvironmentCgroup {
     if (v > last_oom_) last_oom_ = v;
     return last_oom_;
   }
+  void EndInit() override {
+    if (cpu_dir_.empty() || init_ended_) return;
+    init_ended_ = true;
+    if (v2_) (void)WriteFile(cpu_dir_ / "cpu.max", fmt::format("{} {}", steady_quota_, period_));
+    else (void)WriteFile(cpu_dir_ / "cpu.cfs_quota_us", std::to_string(steady_quota_));
+  }
   Status Destroy() override {
     CloseProcsFds();
     Status first;
@@ -122,6 +130,10 @@ class Cgroup final : public EnvironmentCgroup {
   bool v2_;
   std::vector<fs::path> dirs_;
   fs::path memory_dir_;
+  fs::path cpu_dir_;  // empty: no cpu controller
+  int64_t steady_quota_;
+  int64_t period_;
+  bool init_ended_ = false;
   std::vector<int> procs_;
   mutable int64_t last_peak_ = 0;
   mutable int64_t last_oom_ = 0;
@@ -149,6 +161,8 @@ class Manager final : public CgroupManager {
     const int64_t mem = int64_t{lim.memory_mb} << 20;
     const int64_t period = 100000;
     const int64_t quota = std::max<int64_t>(1000, static_cast<int64_t>(period * lim.vcpus()));
+    const int64_t init_quota = std::max(quota, period);  // Init: at least one vCPU (EndInit lowers it)
+    fs::path cpu_dir;
     for (const auto& h : hierarchies_) {
       fs::path dir = h.parent / (prefix_ + id);
       if (::mkdir(dir.c_str(), 0755) != 0) {
@@ -163,7 +177,8 @@ class Manager final : public CgroupManager {
         st = WriteFile(dir / "memory.max", std::to_string(mem));
         if (st.ok()) (void)WriteFile(dir / "memory.swap.max", "0");
         if (st.ok()) st = WriteFile(dir / "pids.max", std::to_string(lim.pids_max));
-        if (st.ok()) st = WriteFile(dir / "cpu.max", fmt::format("{} {}", quota, period));
+        if (st.ok()) st = WriteFile(dir / "cpu.max", fmt::format("{} {}", init_quota, period));
+        if (st.ok()) cpu_dir = dir;
       } else if (h.controller == "memory") {
         memory_dir = dir;
         st = WriteFile(dir / "memory.limit_in_bytes", std::to_string(mem));
@@ -173,7 +188,8 @@ class Manager final : public CgroupManager {
         st = WriteFile(dir / "pids.max", std::to_string(lim.pids_max));
       } else if (h.controller == "cpu") {
         st = WriteFile(dir / "cpu.cfs_period_us", std::to_string(period));
-        if (st.ok()) st = WriteFile(dir / "cpu.cfs_quota_us", std::to_string(quota));
+        if (st.ok()) st = WriteFile(dir / "cpu.cfs_quota_us", std::to_string(init_quota));
+        if (st.ok()) cpu_dir = dir;
         if (st.ok()) (void)WriteFile(dir / "cpu.shares", std::to_string(std::max(2, lim.memory_mb * 1024 / 1769)));
       }
       if (!st.ok()) {
@@ -181,7 +197,8 @@ class Manager final : public CgroupManager {
         return std::unexpected(st);
       }
     }
-    auto cg = std::make_unique<Cgroup>(v2_, std::move(dirs), std::move(memory_dir));
+    auto cg = std::make_unique<Cgroup>(v2_, std::move(dirs), std::move(memory_dir), std::move(cpu_dir), quota,
+                                       period);
     if (Status st = cg->Open(); !st.ok()) return std::unexpected(st);
     return cg;
   }

@@ -34,6 +34,9 @@ class EnvironmentCgroup {
   virtual void CloseProcsFds() = 0;
   virtual int64_t PeakMemoryBytes() const = 0;
   virtual int64_t OomKills() const = 0;
+  // The CPU quota starts at no less than one full vCPU for the Init phase (as Lambda's Init
+  // effectively gets); EndInit() lowers it to the memory-proportional share (vcpus()).
+  virtual void EndInit() {}
   // SIGKILLs every process still listed, then removes the directories (retrying while busy).
   virtual Status Destroy() = 0;
 };

@@ -57,6 +57,10 @@ class Process {
   // True once the environment's memory limit made the kernel kill one of its processes (the
   // sandbox's cgroup oom_kill count). Launchers without a memory limit always say false.
   virtual bool OomKilled() const { return false; }
+  // The Init phase is over (the runtime's first `next`, or an init error). The sandbox gives Init
+  // at least a full vCPU and lowers the CPU quota to the memory-proportional share here; the
+  // plain process launcher has no CPU limit (no-op).
+  virtual void EndInit() {}
 };
 
 using ProcessPtr = std::unique_ptr<Process>;

@@ -296,6 +296,9 @@ class SandboxProcess final : public Process {
     if (!reaped_ && cgroup_) oom_ = oom_ || cgroup_->OomKills() > 0;
     return oom_;
   }
+  void EndInit() override {
+    if (!reaped_ && cgroup_) cgroup_->EndInit();
+  }
 
  private:
   pid_t pid_;

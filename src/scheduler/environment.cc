@@ -20,6 +20,7 @@
 
 #include "common/blocking.h"
 #include "common/encoding.h"
+#include "scheduler/runtimes.h"
 
 namespace hearth::scheduler {
 
@@ -57,7 +58,6 @@ bool IsExecutableFile(const std::filesystem::path& p) {
   return ::stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 0111) != 0;
 }
 
-bool IsProvidedRuntime(std::string_view runtime) { return runtime.starts_with("provided"); }
 
 }  // namespace
 
@@ -127,15 +127,22 @@ asio::awaitable<std::optional<InvocationResult>> Environment::Start(const std::s
     state_ = State::kDead;
     return r;
   };
+  // A managed runtime (python3.11, nodejs20.x): its directory is mounted at /var/runtime.
+  std::filesystem::path managed_runtime;
   if (!IsProvidedRuntime(cfg_.runtime)) {
-    co_return fail(FunctionError(
-        "Runtime.InvalidEntrypoint",
-        fmt::format("RequestId: {} Error: runtime {} is not available on this Hearth host "
-                    "(available: provided.al2023, provided.al2)",
-                    request_id, cfg_.runtime)));
+    managed_runtime = ctx_.runtimes_dir / cfg_.runtime;
+    if (cfg_.runtime.find('/') != std::string::npos || !IsExecutableFile(managed_runtime / "bootstrap")) {
+      std::string installed;
+      for (const auto& r : InstalledRuntimes(ctx_.runtimes_dir)) installed += (installed.empty() ? "" : ", ") + r;
+      co_return fail(FunctionError(
+          "Runtime.InvalidEntrypoint",
+          fmt::format("RequestId: {} Error: runtime {} is not available on this Hearth host "
+                      "(installed: {})",
+                      request_id, cfg_.runtime, installed)));
+    }
   }
   // Section 3.4: /var/task/bootstrap, then /opt/bootstrap (layers arrive later).
-  if (!IsExecutableFile(code_dir_ / "bootstrap")) {
+  if (managed_runtime.empty() && !IsExecutableFile(code_dir_ / "bootstrap")) {
     co_return fail(FunctionError(
         "Runtime.InvalidEntrypoint",
         fmt::format("RequestId: {} Error: Couldn't find valid bootstrap(s): [/var/task/bootstrap "
@@ -146,6 +153,10 @@ asio::awaitable<std::optional<InvocationResult>> Environment::Start(const std::s
   spec.environment_id = id_;
   spec.code_dir = code_dir_;
   spec.entrypoint = "/var/task/bootstrap";
+  if (!managed_runtime.empty()) {
+    spec.runtime_dir = managed_runtime;
+    spec.entrypoint = "/var/runtime/bootstrap";
+  }
   spec.env = BuildEnvironment();
   spec.memory_mb = cfg_.memory_mb;
   spec.ephemeral_storage_mb = cfg_.ephemeral_storage_mb;
@@ -337,6 +348,7 @@ asio::awaitable<http::Response> Environment::HandleRuntimeApi(http::Request& req
     auto inv = api_.OnNext();
     if (was_init && api_.init_done()) {
       init_duration_ms_ = MsSince(started_at_);
+      if (process_) process_->EndInit();  // Init's full vCPU ends here
       caller_wake_.Notify();
     }
     while (!inv && !dead_ && api_.phase() != runtimeapi::RuntimeApiState::Phase::kInitFailed) {

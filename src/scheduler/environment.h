@@ -41,6 +41,8 @@ struct EnvironmentContext {
   std::string region = "us-east-1";
   std::chrono::milliseconds init_timeout{10000};
   std::chrono::milliseconds shutdown_grace{500};
+  // Managed runtimes, one directory per runtime name (see scheduler/runtimes.h).
+  std::filesystem::path runtimes_dir;
 };
 
 // What one invocation produced, for the Invoke API.

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "config/alias_config.h"
 #include "config/function_config.h"
 
 namespace hearth::store {
@@ -46,8 +47,36 @@ class MetadataStore {
   };
   virtual Result<Usage> GetUsage() = 0;
 
-  // Every code digest (hex) still referenced by some function: the code store keeps these.
+  // Every code digest (hex) still referenced by some function version (or, later, layer): the
+  // code store keeps these.
   virtual Result<std::vector<std::string>> ReferencedCode() = 0;
+
+  // --- Published versions (immutable snapshots of $LATEST) ---
+
+  // Stores `snapshot` as the function's next version number (the per-function counter, never
+  // reused even after deletions) and returns it with `version` set. The stored config says that
+  // version whatever `snapshot.version` held. NotFound if the function is absent.
+  virtual Result<config::FunctionConfig> PublishVersion(const config::FunctionConfig& snapshot) = 0;
+
+  // The published versions of a function (not $LATEST), in ascending numeric order. An unknown
+  // function has none.
+  virtual Result<std::vector<config::FunctionConfig>> ListVersions(std::string_view name) = 0;
+
+  // Removes one published version. NotFound if absent. InvalidArgument for "$LATEST".
+  virtual Status DeleteVersion(std::string_view name, std::string_view version) = 0;
+
+  // --- Aliases ---
+
+  // AlreadyExists if the function has an alias of that name; NotFound if the function is absent.
+  virtual Status CreateAlias(const config::AliasConfig& alias) = 0;
+  // Replaces an alias. FailedPrecondition when `expected_revision_id` is non-empty and differs
+  // from the stored one; NotFound if absent.
+  virtual Status UpdateAlias(const config::AliasConfig& alias,
+                             std::string_view expected_revision_id) = 0;
+  // NotFound if absent.
+  virtual Status DeleteAlias(std::string_view function, std::string_view alias) = 0;
+  // A function's aliases in name order.
+  virtual Result<std::vector<config::AliasConfig>> ListAliases(std::string_view function) = 0;
 };
 
 using MetadataStorePtr = std::unique_ptr<MetadataStore>;

@@ -22,6 +22,7 @@
 namespace hearth::store {
 namespace {
 
+using config::AliasConfig;
 using config::FunctionConfig;
 
 // Long enough to ride out another process's checkpoint or write, short enough that a wedged
@@ -101,6 +102,9 @@ class Stmt {
   Stmt& Bind(int index, int64_t value) {
     return Check(sqlite3_bind_int64(stmt_.get(), index, value), index);
   }
+  Stmt& BindDouble(int index, double value) {
+    return Check(sqlite3_bind_double(stmt_.get(), index, value), index);
+  }
 
   // True when a row is ready for Column*, false when the statement has finished.
   Result<bool> Step() {
@@ -128,6 +132,7 @@ class Stmt {
     return {reinterpret_cast<const char*>(p), static_cast<size_t>(n)};
   }
   int64_t ColumnInt(int col) { return sqlite3_column_int64(stmt_.get(), col); }
+  double ColumnDouble(int col) { return sqlite3_column_double(stmt_.get(), col); }
 
  private:
   Stmt(sqlite3* db, StmtPtr stmt) : db_(db), stmt_(std::move(stmt)) {}
@@ -227,6 +232,20 @@ CREATE TABLE function_versions (
   PRIMARY KEY (function_name, version)
 );
 CREATE INDEX function_versions_by_code ON function_versions(code_sha256);
+)sql"},
+    {2, R"sql(
+-- One row per alias of a function (section 7): a pointer to one version, optionally routing a
+-- fraction of requests to one additional version.
+CREATE TABLE function_aliases (
+  function_name    TEXT NOT NULL REFERENCES functions(name) ON DELETE CASCADE,
+  name             TEXT NOT NULL,
+  function_version TEXT NOT NULL,
+  description      TEXT NOT NULL,
+  routing_version  TEXT NOT NULL,  -- AdditionalVersionWeights key; '' when none
+  routing_weight   REAL NOT NULL,  -- its weight in [0, 1]
+  revision_id      TEXT NOT NULL,
+  PRIMARY KEY (function_name, name)
+);
 )sql"},
 };
 
@@ -497,7 +516,186 @@ class SqliteStore final : public MetadataStore {
     return out;
   }
 
+  Result<FunctionConfig> PublishVersion(const FunctionConfig& snapshot) override {
+    std::lock_guard lock(mu_);
+    sqlite3* db = db_.get();
+    auto tx = Transaction::Begin(db);
+    if (!tx) return std::unexpected(tx.error());
+    auto next = Stmt::Prepare(db, "SELECT next_version FROM functions WHERE name = ?1");
+    if (!next) return std::unexpected(next.error());
+    next->Bind(1, snapshot.name);
+    auto row = next->Step();
+    if (!row) return std::unexpected(row.error());
+    if (!*row) return std::unexpected(NotFound(snapshot.name));
+    FunctionConfig v = snapshot;
+    v.version = std::to_string(next->ColumnInt(0));
+    auto bump = Stmt::Prepare(db, "UPDATE functions SET next_version = next_version + 1 WHERE name = ?1");
+    if (!bump) return std::unexpected(bump.error());
+    bump->Bind(1, v.name);
+    if (Status st = bump->Run(); !st.ok()) return std::unexpected(st);
+    auto insert = Stmt::Prepare(
+        db,
+        "INSERT INTO function_versions "
+        "(function_name, version, config, revision_id, code_sha256, code_size) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
+    if (!insert) return std::unexpected(insert.error());
+    insert->Bind(1, v.name)
+        .Bind(2, v.version)
+        .Bind(3, EncodeConfig(v))
+        .Bind(4, v.revision_id)
+        .Bind(5, v.code_sha256_hex)
+        .Bind(6, v.code_size);
+    if (Status st = insert->Run(); !st.ok()) return std::unexpected(st);
+    if (Status st = tx->Commit(); !st.ok()) return std::unexpected(st);
+    return v;
+  }
+
+  Result<std::vector<FunctionConfig>> ListVersions(std::string_view name) override {
+    std::lock_guard lock(mu_);
+    auto stmt = Stmt::Prepare(db_.get(),
+                              "SELECT version, config FROM function_versions "
+                              "WHERE function_name = ?1 AND version <> ?2 "
+                              "ORDER BY CAST(version AS INTEGER)");
+    if (!stmt) return std::unexpected(stmt.error());
+    stmt->Bind(1, name).Bind(2, config::kLatest);
+    std::vector<FunctionConfig> out;
+    while (true) {
+      auto row = stmt->Step();
+      if (!row) return std::unexpected(row.error());
+      if (!*row) break;
+      auto c = DecodeConfig(name, stmt->ColumnText(0), stmt->ColumnText(1));
+      if (!c) return std::unexpected(c.error());
+      out.push_back(*std::move(c));
+    }
+    return out;
+  }
+
+  Status DeleteVersion(std::string_view name, std::string_view version) override {
+    if (version == config::kLatest) {
+      return Status::InvalidArgument(
+          "$LATEST version cannot be deleted without deleting the function.");
+    }
+    std::lock_guard lock(mu_);
+    auto stmt = Stmt::Prepare(
+        db_.get(), "DELETE FROM function_versions WHERE function_name = ?1 AND version = ?2");
+    if (!stmt) return stmt.error();
+    stmt->Bind(1, name).Bind(2, version);
+    HEARTH_RETURN_IF_ERROR(stmt->Run());
+    if (sqlite3_changes(db_.get()) == 0) {
+      return Status::NotFound(fmt::format("Function not found: {}:{}", name, version));
+    }
+    return Status::Ok();
+  }
+
+  Status CreateAlias(const AliasConfig& a) override {
+    std::lock_guard lock(mu_);
+    sqlite3* db = db_.get();
+    auto tx = Transaction::Begin(db);
+    if (!tx) return tx.error();
+    auto fn = Stmt::Prepare(db, "SELECT 1 FROM functions WHERE name = ?1");
+    if (!fn) return fn.error();
+    fn->Bind(1, a.function_name);
+    auto row = fn->Step();
+    if (!row) return row.error();
+    if (!*row) return NotFound(a.function_name);
+    auto insert = Stmt::Prepare(
+        db,
+        "INSERT INTO function_aliases (function_name, name, function_version, description, "
+        "routing_version, routing_weight, revision_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+    if (!insert) return insert.error();
+    insert->Bind(1, a.function_name)
+        .Bind(2, a.name)
+        .Bind(3, a.function_version)
+        .Bind(4, a.description)
+        .Bind(5, a.additional_version)
+        .BindDouble(6, a.additional_weight)
+        .Bind(7, a.revision_id);
+    if (Status st = insert->Run(); !st.ok()) {
+      int rc = insert->last_rc();
+      if (rc == SQLITE_CONSTRAINT_PRIMARYKEY || rc == SQLITE_CONSTRAINT_UNIQUE) {
+        return Status::AlreadyExists(
+            fmt::format("Alias already exists: {}:{}", a.function_name, a.name));
+      }
+      return st;
+    }
+    return tx->Commit();
+  }
+
+  Status UpdateAlias(const AliasConfig& a, std::string_view expected_revision_id) override {
+    std::lock_guard lock(mu_);
+    sqlite3* db = db_.get();
+    auto tx = Transaction::Begin(db);
+    if (!tx) return tx.error();
+    auto select = Stmt::Prepare(
+        db, "SELECT revision_id FROM function_aliases WHERE function_name = ?1 AND name = ?2");
+    if (!select) return select.error();
+    select->Bind(1, a.function_name).Bind(2, a.name);
+    auto row = select->Step();
+    if (!row) return row.error();
+    if (!*row) return AliasNotFound(a.function_name, a.name);
+    if (!expected_revision_id.empty() && select->ColumnText(0) != expected_revision_id) {
+      return Status::FailedPrecondition(fmt::format(
+          "The revision ID {} does not match the latest revision ID {} of alias {}:{}",
+          expected_revision_id, select->ColumnText(0), a.function_name, a.name));
+    }
+    auto update = Stmt::Prepare(
+        db,
+        "UPDATE function_aliases SET function_version = ?3, description = ?4, "
+        "routing_version = ?5, routing_weight = ?6, revision_id = ?7 "
+        "WHERE function_name = ?1 AND name = ?2");
+    if (!update) return update.error();
+    update->Bind(1, a.function_name)
+        .Bind(2, a.name)
+        .Bind(3, a.function_version)
+        .Bind(4, a.description)
+        .Bind(5, a.additional_version)
+        .BindDouble(6, a.additional_weight)
+        .Bind(7, a.revision_id);
+    HEARTH_RETURN_IF_ERROR(update->Run());
+    return tx->Commit();
+  }
+
+  Status DeleteAlias(std::string_view function, std::string_view alias) override {
+    std::lock_guard lock(mu_);
+    auto stmt = Stmt::Prepare(db_.get(),
+                              "DELETE FROM function_aliases WHERE function_name = ?1 AND name = ?2");
+    if (!stmt) return stmt.error();
+    stmt->Bind(1, function).Bind(2, alias);
+    HEARTH_RETURN_IF_ERROR(stmt->Run());
+    if (sqlite3_changes(db_.get()) == 0) return AliasNotFound(function, alias);
+    return Status::Ok();
+  }
+
+  Result<std::vector<AliasConfig>> ListAliases(std::string_view function) override {
+    std::lock_guard lock(mu_);
+    auto stmt = Stmt::Prepare(db_.get(),
+                              "SELECT name, function_version, description, routing_version, "
+                              "routing_weight, revision_id FROM function_aliases "
+                              "WHERE function_name = ?1 ORDER BY name");
+    if (!stmt) return std::unexpected(stmt.error());
+    stmt->Bind(1, function);
+    std::vector<AliasConfig> out;
+    while (true) {
+      auto row = stmt->Step();
+      if (!row) return std::unexpected(row.error());
+      if (!*row) break;
+      AliasConfig a;
+      a.function_name = std::string(function);
+      a.name = std::string(stmt->ColumnText(0));
+      a.function_version = std::string(stmt->ColumnText(1));
+      a.description = std::string(stmt->ColumnText(2));
+      a.additional_version = std::string(stmt->ColumnText(3));
+      a.additional_weight = stmt->ColumnDouble(4);
+      a.revision_id = std::string(stmt->ColumnText(5));
+      out.push_back(std::move(a));
+    }
+    return out;
+  }
+
  private:
+  static Status AliasNotFound(std::string_view function, std::string_view alias) {
+    return Status::NotFound(fmt::format("Alias not found: {}:{}", function, alias));
+  }
   static Status NotFound(std::string_view name) {
     return Status::NotFound(fmt::format("Function not found: {}", name));
   }

@@ -547,5 +547,150 @@ TEST(SqliteStoreOpenTest, EmptyExistingFileBecomesAStore) {
   EXPECT_TRUE((*opened)->CreateFunction(MakeConfig("f")).ok());
 }
 
+
+// --- Versions (schema 1) and aliases (schema 2) -----------------------------------------------
+
+TEST_F(SqliteStoreTest, PublishedVersionsAreNumberedAndNeverReused) {
+  FunctionConfig c = MakeConfig("f", 100);
+  Create(c);
+  auto v1 = store_->PublishVersion(c);
+  ASSERT_TRUE(v1.has_value()) << v1.error().ToString();
+  EXPECT_EQ(v1->version, "1");
+  auto v2 = store_->PublishVersion(c);
+  ASSERT_TRUE(v2.has_value());
+  EXPECT_EQ(v2->version, "2");
+  ASSERT_TRUE(store_->DeleteVersion("f", "2").ok());
+  auto v3 = store_->PublishVersion(c);
+  ASSERT_TRUE(v3.has_value());
+  EXPECT_EQ(v3->version, "3");  // 2 is gone but never handed out again
+  Reopen();
+  auto v4 = store_->PublishVersion(c);
+  ASSERT_TRUE(v4.has_value());
+  EXPECT_EQ(v4->version, "4");
+  auto list = store_->ListVersions("f");
+  ASSERT_TRUE(list.has_value());
+  std::vector<std::string> got;
+  for (const auto& v : *list) got.push_back(v.version);
+  EXPECT_EQ(got, (std::vector<std::string>{"1", "3", "4"}));
+  FunctionConfig want = c;
+  want.version = "3";
+  ExpectSameConfig(want, (*list)[1]);
+  // $LATEST is untouched, and every version's package counts in the usage.
+  auto latest = store_->GetFunction("f");
+  ASSERT_TRUE(latest.has_value());
+  EXPECT_EQ(latest->version, config::kLatest);
+  auto usage = store_->GetUsage();
+  ASSERT_TRUE(usage.has_value());
+  EXPECT_EQ(usage->total_code_size, 400);
+  EXPECT_EQ(usage->function_count, 1);
+}
+
+TEST_F(SqliteStoreTest, VersionErrors) {
+  FunctionConfig c = MakeConfig("f");
+  EXPECT_EQ(store_->PublishVersion(c).error().code(), StatusCode::kNotFound);
+  Create(c);
+  EXPECT_EQ(store_->DeleteVersion("f", "1").code(), StatusCode::kNotFound);
+  EXPECT_EQ(store_->DeleteVersion("f", config::kLatest).code(), StatusCode::kInvalidArgument);
+  auto none = store_->ListVersions("nobody");
+  ASSERT_TRUE(none.has_value());
+  EXPECT_TRUE(none->empty());
+}
+
+TEST_F(SqliteStoreTest, VersionCodeIsReferencedUntilTheVersionGoes) {
+  FunctionConfig c = MakeConfig("f", 10, "old");
+  Create(c);
+  ASSERT_TRUE(store_->PublishVersion(c).has_value());
+  FunctionConfig next = c;
+  next.code_sha256_hex = "new";
+  next.revision_id = "rev-2";
+  ASSERT_TRUE(store_->UpdateFunction(next, "rev-1").ok());
+  auto refs = store_->ReferencedCode();
+  ASSERT_TRUE(refs.has_value());
+  EXPECT_EQ(*refs, (std::vector<std::string>{"new", "old"}));
+  ASSERT_TRUE(store_->DeleteVersion("f", "1").ok());
+  refs = store_->ReferencedCode();
+  EXPECT_EQ(*refs, (std::vector<std::string>{"new"}));
+}
+
+TEST_F(SqliteStoreTest, AliasesRoundTripAndFollowTheirFunction) {
+  Create(MakeConfig("f"));
+  config::AliasConfig a{.function_name = "f",
+                        .name = "live",
+                        .function_version = "1",
+                        .description = "d",
+                        .additional_version = "2",
+                        .additional_weight = 0.125,
+                        .revision_id = "ra"};
+  ASSERT_TRUE(store_->CreateAlias(a).ok());
+  EXPECT_EQ(store_->CreateAlias(a).code(), StatusCode::kAlreadyExists);
+  config::AliasConfig orphan = a;
+  orphan.function_name = "nobody";
+  EXPECT_EQ(store_->CreateAlias(orphan).code(), StatusCode::kNotFound);
+  Reopen();
+  auto list = store_->ListAliases("f");
+  ASSERT_TRUE(list.has_value());
+  ASSERT_EQ(list->size(), 1u);
+  EXPECT_EQ((*list)[0].function_version, "1");
+  EXPECT_EQ((*list)[0].description, "d");
+  EXPECT_EQ((*list)[0].additional_version, "2");
+  EXPECT_DOUBLE_EQ((*list)[0].additional_weight, 0.125);
+  EXPECT_EQ((*list)[0].revision_id, "ra");
+
+  config::AliasConfig moved = a;
+  moved.function_version = "3";
+  moved.additional_version.clear();
+  moved.revision_id = "rb";
+  EXPECT_EQ(store_->UpdateAlias(moved, "wrong").code(), StatusCode::kFailedPrecondition);
+  ASSERT_TRUE(store_->UpdateAlias(moved, "ra").ok());
+  list = store_->ListAliases("f");
+  EXPECT_EQ((*list)[0].function_version, "3");
+  EXPECT_TRUE((*list)[0].additional_version.empty());
+
+  EXPECT_EQ(store_->DeleteAlias("f", "other").code(), StatusCode::kNotFound);
+  ASSERT_TRUE(store_->CreateAlias(config::AliasConfig{.function_name = "f", .name = "b",
+                                                       .function_version = "1"})
+                  .ok());
+  ASSERT_TRUE(store_->DeleteAlias("f", "live").ok());
+  list = store_->ListAliases("f");
+  ASSERT_EQ(list->size(), 1u);
+  // Deleting the function drops its aliases.
+  ASSERT_TRUE(store_->DeleteFunction("f").ok());
+  EXPECT_EQ(RawQueryInt(db_path(), "SELECT count(*) FROM function_aliases"), 0);
+}
+
+TEST(SqliteStoreMigrationTest, SchemaOneUpgradesInPlace) {
+  TempDir dir;
+  const fs::path p = dir.path() / "hearth.db";
+  // A data dir written by a Hearth with schema 1 (functions and $LATEST only).
+  RawExec(p, fmt::format(R"sql(
+    PRAGMA application_id = {};
+    CREATE TABLE functions (name TEXT PRIMARY KEY NOT NULL,
+      next_version INTEGER NOT NULL DEFAULT 1,
+      created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')));
+    CREATE TABLE function_versions (
+      function_name TEXT NOT NULL REFERENCES functions(name) ON DELETE CASCADE,
+      version TEXT NOT NULL, config TEXT NOT NULL, revision_id TEXT NOT NULL,
+      code_sha256 TEXT NOT NULL, code_size INTEGER NOT NULL,
+      PRIMARY KEY (function_name, version));
+    CREATE INDEX function_versions_by_code ON function_versions(code_sha256);
+    PRAGMA user_version = 1;)sql",
+                         kSqliteApplicationId));
+  {
+    auto store = OpenSqliteStore(p);
+    ASSERT_TRUE(store.has_value()) << store.error().ToString();
+    ASSERT_TRUE((*store)->CreateFunction(MakeConfig("old")).ok());
+  }
+  RawExec(p, "PRAGMA user_version = 1; DROP TABLE function_aliases;");
+  auto store = OpenSqliteStore(p);
+  ASSERT_TRUE(store.has_value()) << store.error().ToString();
+  EXPECT_EQ(RawQueryInt(p, "PRAGMA user_version"), kSqliteSchemaVersion);
+  auto got = (*store)->GetFunction("old");
+  ASSERT_TRUE(got.has_value());  // data kept
+  EXPECT_TRUE((*store)
+                  ->CreateAlias(config::AliasConfig{.function_name = "old", .name = "a",
+                                                    .function_version = "$LATEST"})
+                  .ok());
+}
+
 }  // namespace
 }  // namespace hearth::store

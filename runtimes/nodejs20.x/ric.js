@@ -1,0 +1,419 @@
+// Hearth's runtime interface client for Node.js: the Lambda Runtime API (2018-06-01) loop.
+//
+// Node core modules only. Behaviour follows AWS Lambda's own Node.js runtime (aws-lambda-nodejs
+// RIC): handler strings "dir/file.fn" (nested properties too), CommonJS and ES modules
+// (.js/.mjs/.cjs), async, promise and callback handlers (callbackWaitsForEmptyEventLoop), the
+// context object, errors posted as {"errorType","errorMessage","trace"} with the error type in
+// Lambda-Runtime-Function-Error-Type, Runtime.* init errors on /runtime/init/error, uncaught
+// exceptions and unhandled rejections, and console logging as
+// "<ISO time>\t<request id>\t<LEVEL>\t<message>".
+'use strict';
+
+const http = require('http');
+const path = require('path');
+const fs = require('fs');
+const util = require('util');
+
+const API_PREFIX = '/2018-06-01/runtime/';
+const ERROR_CT = 'application/vnd.aws.lambda.error+json';
+
+// ------------------------------------------------------------------------------------------
+// Errors (names as Lambda's runtime gives them).
+
+class ImportModuleError extends Error {}
+class HandlerNotFound extends Error {}
+class MalformedHandlerName extends Error {}
+class UserCodeSyntaxError extends Error {}
+class MalformedStreamingHandler extends Error {}
+class UnhandledPromiseRejection extends Error {
+  constructor(reason, promise) {
+    super(reason);
+    this.reason = reason;
+    this.promise = promise;
+  }
+}
+for (const e of [ImportModuleError, HandlerNotFound, MalformedHandlerName, UserCodeSyntaxError,
+  MalformedStreamingHandler, UnhandledPromiseRejection]) {
+  e.prototype.name = `Runtime.${e.name}`;
+}
+
+function isError(e) {
+  return e !== null && typeof e === 'object' && typeof e.name === 'string' &&
+    typeof e.message === 'string';
+}
+
+// The body posted to the Runtime API.
+function toRapidResponse(error) {
+  try {
+    if (util.types.isNativeError(error) || isError(error)) {
+      return {
+        errorType: error.name,
+        errorMessage: error.message,
+        trace: typeof error.stack === 'string' ? error.stack.split('\n') : [],
+      };
+    }
+    return {errorType: typeof error, errorMessage: String(error), trace: []};
+  } catch (_err) {
+    return {
+      errorType: 'handled',
+      errorMessage: 'callback called with Error argument, but there was a problem while ' +
+        'retrieving one or more of its message, name, and stack',
+    };
+  }
+}
+
+// How the error is logged: "\t" + {"errorType","errorMessage","stack":[...]}.
+function toFormatted(error) {
+  const r = toRapidResponse(error);
+  return '\t' + JSON.stringify({errorType: r.errorType, errorMessage: r.errorMessage,
+    stack: r.trace});
+}
+
+// ------------------------------------------------------------------------------------------
+// Logging: console.* -> stdout, one line per call, tagged with the request id.
+
+let currentRequestId; // undefined outside an invocation, as in Lambda
+
+function patchConsole() {
+  const write = (level) => (...args) => {
+    const msg = util.format(...args).replace(/\n/g, '\r');
+    process.stdout.write(`${new Date().toISOString()}\t${currentRequestId}\t${level}\t${msg}\n`);
+  };
+  console.log = write('INFO');
+  console.info = write('INFO');
+  console.warn = write('WARN');
+  console.error = write('ERROR');
+  console.debug = write('DEBUG');
+  console.trace = write('TRACE');
+  console.fatal = write('FATAL');
+}
+
+// ------------------------------------------------------------------------------------------
+// Runtime API client: one kept-alive connection.
+
+class RuntimeClient {
+  constructor(endpoint) {
+    endpoint = endpoint.replace(/^http:\/\//, '');
+    const i = endpoint.lastIndexOf(':');
+    if (i <= 0) throw new Error(`bad AWS_LAMBDA_RUNTIME_API '${endpoint}'`);
+    this.host = endpoint.slice(0, i).replace(/^\[|\]$/g, '');
+    this.port = Number(endpoint.slice(i + 1));
+    this.agent = new http.Agent({keepAlive: true, maxSockets: 1});
+  }
+
+  request(method, urlPath, body, headers) {
+    return new Promise((resolve, reject) => {
+      const h = Object.assign({}, headers || {});
+      if (body !== undefined) h['Content-Length'] = Buffer.byteLength(body);
+      const req = http.request({host: this.host, port: this.port, method, path: urlPath,
+        headers: h, agent: this.agent}, (res) => {
+        const chunks = [];
+        res.on('data', (c) => chunks.push(c));
+        res.on('end', () => resolve({status: res.statusCode, headers: res.headers,
+          body: Buffer.concat(chunks)}));
+        res.on('error', reject);
+      });
+      req.on('error', reject);
+      if (body !== undefined) req.end(body); else req.end();
+    });
+  }
+
+  async nextInvocation() {
+    const r = await this.request('GET', API_PREFIX + 'invocation/next');
+    if (r.status !== 200) {
+      const e = new Error(`next: HTTP ${r.status}: ${r.body.toString().slice(0, 200)}`);
+      e.fatal = true;
+      throw e;
+    }
+    return r;
+  }
+
+  postResponse(id, body) {
+    return this.request('POST', API_PREFIX + `invocation/${id}/response`, body,
+      {'Content-Type': 'application/json'});
+  }
+
+  postError(id, error) {
+    const r = toRapidResponse(error);
+    return this.request('POST', API_PREFIX + `invocation/${id}/error`, JSON.stringify(r),
+      {'Content-Type': ERROR_CT, 'Lambda-Runtime-Function-Error-Type': String(r.errorType)});
+  }
+
+  postInitError(error) {
+    const r = toRapidResponse(error);
+    return this.request('POST', API_PREFIX + 'init/error', JSON.stringify(r),
+      {'Content-Type': ERROR_CT, 'Lambda-Runtime-Function-Error-Type': String(r.errorType)});
+  }
+}
+
+// ------------------------------------------------------------------------------------------
+// Handler loading.
+
+function moduleRootAndHandler(fullHandlerString) {
+  const handlerString = path.basename(fullHandlerString);
+  const moduleRoot = fullHandlerString.substring(0, fullHandlerString.indexOf(handlerString));
+  return [moduleRoot, handlerString];
+}
+
+function splitHandlerString(handler) {
+  const match = handler.match(/^([^.]*)\.(.*)$/);
+  if (!match || match.length !== 3) throw new MalformedHandlerName('Bad handler');
+  return [match[1], match[2]];
+}
+
+function resolveHandler(object, nestedProperty) {
+  return nestedProperty.split('.').reduce((nested, key) => nested && nested[key], object);
+}
+
+function isEsmPackage(dir, appRoot) {
+  // The nearest package.json decides what a .js file is.
+  for (let d = dir; ; d = path.dirname(d)) {
+    try {
+      const pkg = JSON.parse(fs.readFileSync(path.join(d, 'package.json'), 'utf8'));
+      return pkg.type === 'module';
+    } catch (e) {
+      if (e.code !== 'ENOENT' && e.code !== 'ENOTDIR') return false;
+    }
+    if (d === path.dirname(d) || d === path.dirname(appRoot)) return false;
+  }
+}
+
+async function importFile(file) {
+  const {pathToFileURL} = require('url');
+  return import(pathToFileURL(file).href);
+}
+
+async function loadModule(appRoot, moduleRoot, module) {
+  const base = path.resolve(appRoot, moduleRoot, module);
+  const exists = (f) => { try { return fs.statSync(f).isFile(); } catch { return false; } };
+  if (exists(base + '.js')) {
+    if (isEsmPackage(path.dirname(base), appRoot)) return importFile(base + '.js');
+    try {
+      return require(base + '.js');
+    } catch (e) {
+      if (e && e.code === 'ERR_REQUIRE_ESM') return importFile(base + '.js');
+      throw e;
+    }
+  }
+  if (exists(base + '.mjs')) return importFile(base + '.mjs');
+  if (exists(base + '.cjs')) return require(base + '.cjs');
+  // A module of node_modules (or a directory with an index) named like the handler's module.
+  try {
+    return require(require.resolve(path.join(moduleRoot, module), {paths: [appRoot]}));
+  } catch (e) {
+    if (e && e.code === 'MODULE_NOT_FOUND' && String(e.message).includes(`'${path.join(moduleRoot, module)}'`)) {
+      throw new ImportModuleError(`Error: Cannot find module '${module}'\nRequire stack:\n- ${__filename}`);
+    }
+    throw e;
+  }
+}
+
+async function loadHandler(appRoot, fullHandlerString) {
+  if (fullHandlerString.includes('..')) {
+    throw new MalformedHandlerName(
+      "'../' not allowed in handler name. Relative paths are not supported.");
+  }
+  const [moduleRoot, moduleAndHandler] = moduleRootAndHandler(fullHandlerString);
+  const [module, handlerPath] = splitHandlerString(moduleAndHandler);
+  let userApp;
+  try {
+    userApp = await loadModule(appRoot, moduleRoot, module);
+  } catch (e) {
+    if (e instanceof SyntaxError) throw new UserCodeSyntaxError(String(e));
+    if (e && (e.code === 'MODULE_NOT_FOUND' || e.code === 'ERR_MODULE_NOT_FOUND')) {
+      const err = new ImportModuleError(String(e));
+      throw err;
+    }
+    throw e;
+  }
+  const handlerFunc = resolveHandler(userApp, handlerPath);
+  if (handlerFunc === undefined) {
+    throw new HandlerNotFound(`${fullHandlerString} is undefined or not exported`);
+  }
+  if (typeof handlerFunc !== 'function') {
+    throw new HandlerNotFound(`${fullHandlerString} is not a function`);
+  }
+  return handlerFunc;
+}
+
+// ------------------------------------------------------------------------------------------
+// Invocations.
+
+function parseJsonHeader(v) {
+  if (v === undefined || v === '') return undefined;
+  try { return JSON.parse(v); } catch { return undefined; }
+}
+
+function makeContext(headers, callbackContext) {
+  const env = process.env;
+  const deadline = Number(headers['lambda-runtime-deadline-ms'] || 0);
+  const identity = parseJsonHeader(headers['lambda-runtime-cognito-identity']);
+  const clientContext = parseJsonHeader(headers['lambda-runtime-client-context']);
+  const context = {
+    callbackWaitsForEmptyEventLoop: true,
+    functionVersion: env.AWS_LAMBDA_FUNCTION_VERSION,
+    functionName: env.AWS_LAMBDA_FUNCTION_NAME,
+    memoryLimitInMB: env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE,
+    logGroupName: env.AWS_LAMBDA_LOG_GROUP_NAME,
+    logStreamName: env.AWS_LAMBDA_LOG_STREAM_NAME,
+    clientContext,
+    identity,
+    invokedFunctionArn: headers['lambda-runtime-invoked-function-arn'],
+    awsRequestId: headers['lambda-runtime-aws-request-id'],
+    tenantId: headers['lambda-runtime-aws-tenant-id'],
+    getRemainingTimeInMillis: () => deadline - Date.now(),
+    // Legacy completion methods.
+    succeed: (result) => callbackContext.callback(null, result),
+    fail: (err) => callbackContext.callback(err === undefined || err === null ? 'handled' : err),
+    done: (err, result) => callbackContext.callback(err, result),
+  };
+  return context;
+}
+
+// Runs one invocation; resolves with {error} or {result} (not serialized yet).
+function runHandler(handler, event, headers) {
+  return new Promise((resolve) => {
+    let finished = false;
+    let pending; // what the callback delivered, posted once the event loop is empty
+    const finish = (outcome) => {
+      if (finished) return;
+      finished = true;
+      process.removeListener('beforeExit', onEmpty);
+      resolve(outcome);
+    };
+    const onEmpty = () => finish(pending || {result: null});
+    const callbackContext = {
+      callback: (err, result) => {
+        if (finished || pending) return;
+        pending = err !== undefined && err !== null ? {error: err} : {result};
+        if (!context.callbackWaitsForEmptyEventLoop) finish(pending);
+      },
+    };
+    const context = makeContext(headers, callbackContext);
+    // When the event loop empties (no callback yet: the result is null, as in Lambda).
+    process.on('beforeExit', onEmpty);
+    let ret;
+    try {
+      ret = handler(event, context, callbackContext.callback);
+    } catch (e) {
+      finish({error: e});
+      return;
+    }
+    if (ret && typeof ret.then === 'function') {
+      ret.then((v) => finish({result: v}), (e) => finish({error: e === undefined || e === null ? 'handled' : e}));
+    }
+  });
+}
+
+let client;
+let inflight; // request id of the invocation in flight
+
+function errorLog(prefix, error) {
+  console.error(prefix, toFormatted(error));
+}
+
+async function handleInvocation(handler, r) {
+  const id = r.headers['lambda-runtime-aws-request-id'];
+  currentRequestId = id;
+  inflight = id;
+  const trace = r.headers['lambda-runtime-trace-id'];
+  if (trace) process.env._X_AMZN_TRACE_ID = trace; else delete process.env._X_AMZN_TRACE_ID;
+  let event;
+  try {
+    event = r.body.length ? JSON.parse(r.body.toString('utf8')) : {};
+  } catch (e) {
+    const err = new Error(`Unexpected input: ${e.message}`);
+    err.name = 'Runtime.UnmarshalError';
+    errorLog('Invoke Error', err);
+    await client.postError(id, err);
+    inflight = undefined;
+    return;
+  }
+  const outcome = await runHandler(handler, event, r.headers);
+  if ('error' in outcome) {
+    errorLog('Invoke Error', outcome.error);
+    await client.postError(id, outcome.error);
+  } else {
+    let body;
+    try {
+      body = JSON.stringify(outcome.result === undefined ? null : outcome.result);
+    } catch (e) {
+      const err = new Error(`Unable to stringify response body: ${e.message}`);
+      err.name = 'Runtime.MarshalError';
+      errorLog('Invoke Error', err);
+      await client.postError(id, err);
+      inflight = undefined;
+      return;
+    }
+    if (body === undefined) body = 'null';
+    const res = await client.postResponse(id, body);
+    if (res.status === 413) {
+      process.stderr.write(`hearth-node-ric: response rejected: ${res.body.toString()}\n`);
+    }
+  }
+  inflight = undefined;
+}
+
+// Uncaught exceptions and unhandled rejections fail the invocation in flight (or the init) and
+// end the process, as Lambda's runtime does.
+let dying = false;
+async function fatal(error, prefix, code) {
+  if (dying) return;
+  dying = true;
+  errorLog(prefix, error);
+  try {
+    if (inflight !== undefined) await client.postError(inflight, error);
+    else await client.postInitError(error);
+  } catch (_e) {
+    // the Runtime API is gone
+  }
+  process.exit(code);
+}
+
+function setupPaths(taskRoot) {
+  const wanted = ['/opt/nodejs/node20/node_modules', '/opt/nodejs/node_modules',
+    '/var/runtime/node_modules', '/var/runtime', taskRoot];
+  const current = (process.env.NODE_PATH || '').split(':').filter((p) => p && !wanted.includes(p));
+  process.env.NODE_PATH = wanted.concat(current).join(':');
+  require('module')._initPaths();
+}
+
+async function main() {
+  const endpoint = process.env.AWS_LAMBDA_RUNTIME_API || '';
+  try {
+    client = new RuntimeClient(endpoint);
+  } catch (e) {
+    process.stderr.write(`hearth-node-ric: ${e.message}\n`);
+    process.exit(1);
+  }
+  const taskRoot = process.env.LAMBDA_TASK_ROOT || '/var/task';
+  setupPaths(taskRoot);
+  patchConsole();
+  process.on('uncaughtException', (e) => fatal(e, 'Uncaught Exception', 129));
+  process.on('unhandledRejection', (reason, promise) => {
+    fatal(new UnhandledPromiseRejection(reason, promise), 'Unhandled Promise Rejection', 128);
+  });
+  try { process.chdir(taskRoot); } catch (_e) { /* keep the launcher's directory */ }
+  let handler;
+  try {
+    handler = await loadHandler(taskRoot, process.env._HANDLER || '');
+  } catch (e) {
+    await fatal(e, 'Uncaught Exception', 129);
+    return;
+  }
+  for (;;) {
+    let r;
+    try {
+      r = await client.nextInvocation();
+    } catch (e) {
+      if (e.fatal) {
+        process.stderr.write(`hearth-node-ric: ${e.message}\n`);
+        process.exit(1);
+      }
+      process.exit(0); // the Runtime API is gone: the environment is shutting down
+    }
+    await handleInvocation(handler, r);
+  }
+}
+
+module.exports = {main, toRapidResponse, loadHandler, RuntimeClient, makeContext, runHandler};

@@ -1,0 +1,512 @@
+"""Hearth's runtime interface client for Python: the Lambda Runtime API (2018-06-01) loop.
+
+Standard library only, and as little of it as possible: every module imported here is paid for
+in each cold start. HTTP is spoken directly over `_socket` (the `socket` and `http.client`
+modules pull in enum, selectors, email...); `logging` is configured only when the function
+imports it; `traceback` is imported only when an error has to be reported.
+
+Behaviour follows AWS Lambda's own Python runtime (awslambdaric): the handler string, the
+context object, error bodies ({"errorMessage", "errorType", "requestId", "stackTrace"}), the
+Runtime.* init errors posted to /runtime/init/error, and the log format of the logging module
+("[LEVEL]\\t<time>Z\\t<request id>\\t<message>").
+"""
+
+import os
+import sys
+import time
+
+import _socket
+import json
+
+_API_PREFIX = "/2018-06-01/runtime/"
+_ERROR_CT = "application/vnd.aws.lambda.error+json"
+
+# The request id of the invocation in flight ("" outside one), read by the logging filter.
+_current_request_id = ""
+
+
+# --------------------------------------------------------------------------------------------
+# HTTP/1.1 over one kept-alive connection.
+
+
+class RuntimeApiError(Exception):
+    pass
+
+
+class RuntimeClient:
+    def __init__(self, endpoint):
+        if endpoint.startswith("http://"):
+            endpoint = endpoint[len("http://"):]
+        host, _, port = endpoint.rpartition(":")
+        if not host or not port.isdigit():
+            raise RuntimeApiError("bad AWS_LAMBDA_RUNTIME_API %r" % endpoint)
+        self.host = host.strip("[]")
+        self.port = int(port)
+        self.hostport = endpoint
+        self.sock = None
+        self.buf = b""
+
+    def _connect(self):
+        family = _socket.AF_INET6 if ":" in self.host else _socket.AF_INET
+        s = _socket.socket(family, _socket.SOCK_STREAM)
+        s.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
+        s.connect((self.host, self.port))
+        self.sock = s
+        self.buf = b""
+
+    def close(self):
+        if self.sock is not None:
+            try:
+                self.sock.close()
+            except OSError:
+                pass
+        self.sock = None
+
+    def _read_more(self):
+        chunk = self.sock.recv(262144)
+        if not chunk:
+            raise ConnectionResetError("connection closed by the Runtime API")
+        self.buf += chunk
+
+    def _read_until(self, sep):
+        while True:
+            i = self.buf.find(sep)
+            if i >= 0:
+                out = self.buf[:i]
+                self.buf = self.buf[i + len(sep):]
+                return out
+            self._read_more()
+
+    def _read_exact(self, n):
+        if len(self.buf) < n:
+            parts = [self.buf]
+            have = len(self.buf)
+            while have < n:
+                chunk = self.sock.recv(max(262144, n - have))
+                if not chunk:
+                    raise ConnectionResetError("connection closed by the Runtime API")
+                parts.append(chunk)
+                have += len(chunk)
+            self.buf = b"".join(parts)
+        out = self.buf[:n]
+        self.buf = self.buf[n:]
+        return out
+
+    def _roundtrip(self, method, path, body, headers):
+        head = "%s %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: hearth-python-ric/1.0\r\n" % (
+            method, path, self.hostport)
+        for k, v in headers:
+            head += "%s: %s\r\n" % (k, v)
+        if body is not None:
+            head += "Content-Length: %d\r\n" % len(body)
+        data = (head + "\r\n").encode("latin-1")
+        if body:
+            if len(body) < 65536:
+                self.sock.sendall(data + body)
+            else:
+                self.sock.sendall(data)
+                self.sock.sendall(body)
+        else:
+            self.sock.sendall(data)
+        lines = self._read_until(b"\r\n\r\n").decode("latin-1").split("\r\n")
+        status = int(lines[0].split(" ", 2)[1])
+        hdrs = {}
+        for line in lines[1:]:
+            k, _, v = line.partition(":")
+            hdrs[k.strip().lower()] = v.strip()
+        if hdrs.get("transfer-encoding", "").lower() == "chunked":
+            parts = []
+            while True:
+                size = int(self._read_until(b"\r\n").split(b";")[0], 16)
+                if size == 0:
+                    self._read_until(b"\r\n")
+                    break
+                parts.append(self._read_exact(size))
+                self._read_until(b"\r\n")
+            payload = b"".join(parts)
+        else:
+            payload = self._read_exact(int(hdrs.get("content-length", "0")))
+        if hdrs.get("connection", "").lower() == "close":
+            self.close()
+        return status, hdrs, payload
+
+    def request(self, method, path, body=None, headers=()):
+        # A lost connection is reconnected and the request resent, a few times with backoff.
+        delay = 0.01
+        for attempt in range(6):
+            fresh = self.sock is None
+            try:
+                if fresh:
+                    self._connect()
+                return self._roundtrip(method, path, body, headers)
+            except (ConnectionError, OSError) as e:
+                self.close()
+                if attempt == 5 or (fresh and isinstance(e, ConnectionRefusedError) and attempt >= 3):
+                    raise
+                if fresh:
+                    time.sleep(delay)
+                    delay *= 2
+
+    def next(self):
+        status, hdrs, body = self.request("GET", _API_PREFIX + "invocation/next")
+        if status != 200:
+            raise RuntimeApiError("next: HTTP %d: %r" % (status, body[:200]))
+        return hdrs, body
+
+    def post_response(self, request_id, body, content_type="application/json"):
+        status, _, rbody = self.request(
+            "POST", _API_PREFIX + "invocation/%s/response" % request_id, body,
+            (("Content-Type", content_type),))
+        return status, rbody
+
+    def post_error(self, request_id, error, error_type):
+        body = json.dumps(error).encode("utf-8")
+        return self.request(
+            "POST", _API_PREFIX + "invocation/%s/error" % request_id, body,
+            (("Content-Type", _ERROR_CT), ("Lambda-Runtime-Function-Error-Type", error_type)))[0]
+
+    def post_init_error(self, error, error_type):
+        body = json.dumps(error).encode("utf-8")
+        return self.request(
+            "POST", _API_PREFIX + "init/error", body,
+            (("Content-Type", _ERROR_CT), ("Lambda-Runtime-Function-Error-Type", error_type)))[0]
+
+
+# --------------------------------------------------------------------------------------------
+# The context object (same fields and methods as awslambdaric's LambdaContext).
+
+
+class CognitoIdentity(object):
+    __slots__ = ["cognito_identity_id", "cognito_identity_pool_id"]
+
+
+class Client(object):
+    __slots__ = ["installation_id", "app_title", "app_version_name", "app_version_code",
+                 "app_package_name"]
+
+
+class ClientContext(object):
+    __slots__ = ["custom", "env", "client"]
+
+
+def _obj_from_dict(cls, d):
+    if d is None:
+        return None
+    obj = cls()
+    for field in cls.__slots__:
+        setattr(obj, field, d.get(field) if isinstance(d, dict) else None)
+    return obj
+
+
+class LambdaContext(object):
+    def __init__(self, invoke_id, client_context, cognito_identity, epoch_deadline_time_in_ms,
+                 invoked_function_arn=None, tenant_id=None):
+        env = os.environ
+        self.aws_request_id = invoke_id
+        self.log_group_name = env.get("AWS_LAMBDA_LOG_GROUP_NAME")
+        self.log_stream_name = env.get("AWS_LAMBDA_LOG_STREAM_NAME")
+        self.function_name = env.get("AWS_LAMBDA_FUNCTION_NAME")
+        self.memory_limit_in_mb = env.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
+        self.function_version = env.get("AWS_LAMBDA_FUNCTION_VERSION")
+        self.invoked_function_arn = invoked_function_arn
+        self.tenant_id = tenant_id
+        self.client_context = _obj_from_dict(ClientContext, client_context)
+        if self.client_context is not None:
+            self.client_context.client = _obj_from_dict(Client, self.client_context.client)
+        self.identity = _obj_from_dict(CognitoIdentity, {})
+        if isinstance(cognito_identity, dict):
+            self.identity.cognito_identity_id = cognito_identity.get("cognitoIdentityId")
+            self.identity.cognito_identity_pool_id = cognito_identity.get("cognitoIdentityPoolId")
+        self._epoch_deadline_time_in_ms = epoch_deadline_time_in_ms
+
+    def get_remaining_time_in_millis(self):
+        delta = self._epoch_deadline_time_in_ms - int(time.time() * 1000)
+        return delta if delta > 0 else 0
+
+    def log(self, msg):
+        sys.stdout.write(str(msg))
+
+    def __repr__(self):
+        return (
+            "LambdaContext([aws_request_id={},log_group_name={},log_stream_name={},"
+            "function_name={},memory_limit_in_mb={},function_version={},"
+            "invoked_function_arn={},client_context={},identity={}])".format(
+                self.aws_request_id, self.log_group_name, self.log_stream_name,
+                self.function_name, self.memory_limit_in_mb, self.function_version,
+                self.invoked_function_arn, self.client_context, self.identity))
+
+
+# --------------------------------------------------------------------------------------------
+# Errors, shaped as awslambdaric shapes them.
+
+
+class FaultException(Exception):
+    MARSHAL_ERROR = "Runtime.MarshalError"
+    IMPORT_MODULE_ERROR = "Runtime.ImportModuleError"
+    BAD_HANDLER = "Runtime.MalformedHandlerName"
+    USER_CODE_SYNTAX_ERROR = "Runtime.UserCodeSyntaxError"
+    HANDLER_NOT_FOUND = "Runtime.HandlerNotFound"
+
+    def __init__(self, exception_type, msg, trace=None):
+        Exception.__init__(self, msg)
+        self.msg = msg
+        self.exception_type = exception_type
+        self.trace = trace
+
+
+def make_error(error_message, error_type, stack_trace, invoke_id=None):
+    return {
+        "errorMessage": error_message if error_message else "",
+        "errorType": error_type if error_type else "",
+        "requestId": invoke_id if invoke_id is not None else "",
+        "stackTrace": stack_trace if stack_trace else [],
+    }
+
+
+def _user_frames(tb):
+    import traceback
+    frames = traceback.extract_tb(tb)
+    here = __file__
+    # Drop the runtime's own frames at the top (the handler call).
+    i = 0
+    while i < len(frames) and frames[i].filename == here:
+        i += 1
+    return traceback.format_list(frames[i:])
+
+
+def build_fault_result(exc_info, invoke_id, msg=None):
+    etype, value, tb = exc_info
+    return make_error(msg if msg else str(value), etype.__name__, _user_frames(tb), invoke_id)
+
+
+def log_error(error):
+    text = "[ERROR]"
+    if error.get("errorType"):
+        text += " " + error["errorType"]
+    if error.get("errorMessage"):
+        if error.get("errorType"):
+            text += ":"
+        text += " " + error["errorMessage"]
+    lines = [text]
+    stack = error.get("stackTrace")
+    if stack is not None:
+        lines.append("Traceback (most recent call last):")
+        for element in stack:
+            lines.extend(element.splitlines() if element else [""])
+    # One log event: Lambda's log sink frames the whole error; in a line-based log "\r" keeps it
+    # on one line (the way it appears in CloudWatch).
+    sys.stdout.write("\r".join(lines) + "\n")
+
+
+# --------------------------------------------------------------------------------------------
+# Handler loading.
+
+
+def get_handler(handler):
+    try:
+        modname, fname = handler.rsplit(".", 1)
+    except ValueError as e:
+        raise FaultException(FaultException.BAD_HANDLER, "Bad handler '{}': {}".format(handler, e))
+    try:
+        if modname.split(".")[0] in sys.builtin_module_names:
+            raise FaultException(
+                FaultException.BAD_HANDLER,
+                "Cannot use built-in module {} as a handler module".format(modname))
+        import importlib
+        m = importlib.import_module(modname.replace("/", "."))
+    except FaultException:
+        raise
+    except ImportError as e:
+        raise FaultException(FaultException.IMPORT_MODULE_ERROR,
+                             "Unable to import module '{}': {}".format(modname, e))
+    except SyntaxError as e:
+        trace = ['  File "%s" Line %s\n    %s' % (e.filename, e.lineno, e.text)]
+        raise FaultException(FaultException.USER_CODE_SYNTAX_ERROR,
+                             "Syntax error in module '{}': {}".format(modname, e), trace)
+    try:
+        request_handler = getattr(m, fname)
+    except AttributeError:
+        raise FaultException(FaultException.HANDLER_NOT_FOUND,
+                             "Handler '{}' missing on module '{}'".format(fname, modname))
+    return request_handler
+
+
+# --------------------------------------------------------------------------------------------
+# Logging: the logging module is configured (Lambda's format, request id filter) when the
+# function first imports it, so functions that do not log do not pay for it.
+
+
+def _configure_logging(logging):
+    class _RequestIdFilter(logging.Filter):
+        def filter(self, record):
+            record.aws_request_id = _current_request_id
+            return True
+
+    class _LambdaLoggerHandler(logging.Handler):
+        def emit(self, record):
+            try:
+                msg = self.format(record)
+            except Exception:
+                self.handleError(record)
+                return
+            sys.stdout.write(msg.replace("\n", "\r") + "\n")
+
+    fmt = logging.Formatter(
+        "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s",
+        "%Y-%m-%dT%H:%M:%S")
+    fmt.converter = time.gmtime
+    handler = _LambdaLoggerHandler()
+    handler.setFormatter(fmt)
+    handler.addFilter(_RequestIdFilter())
+    root = logging.getLogger()
+    root.addHandler(handler)
+    level = os.environ.get("AWS_LAMBDA_LOG_LEVEL", "").upper()
+    if level in ("DEBUG", "INFO", "WARN", "WARNING", "ERROR", "CRITICAL", "FATAL"):
+        root.setLevel("WARNING" if level == "WARN" else level)
+
+
+class _LoggingImportHook:
+    """A meta path finder that configures `logging` right after its first import."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "logging":
+            return None
+        sys.meta_path.remove(self)
+        spec = None
+        for finder in sys.meta_path:
+            find = getattr(finder, "find_spec", None)
+            if find is None:
+                continue
+            spec = find(name, path, target)
+            if spec is not None:
+                break
+        if spec is None or spec.loader is None:
+            return spec
+        loader = spec.loader
+        original = loader.exec_module
+
+        def exec_module(module):
+            original(module)
+            _configure_logging(module)
+
+        loader.exec_module = exec_module
+        return spec
+
+    def find_module(self, name, path=None):  # pragma: no cover (pre-3.4 protocol)
+        return None
+
+
+def install_logging():
+    if "logging" in sys.modules:
+        _configure_logging(sys.modules["logging"])
+    else:
+        sys.meta_path.insert(0, _LoggingImportHook())
+
+
+# --------------------------------------------------------------------------------------------
+# The loop.
+
+
+def setup_sys_path(task_root):
+    runtime_dir = os.path.dirname(os.path.abspath(__file__))
+    # awslambdaric's order: task root, layer site-packages, layer root, then the runtime.
+    wanted = [task_root, "/opt/python/lib/python3.11/site-packages", "/opt/python"]
+    rest = [p for p in sys.path if p not in wanted and p != runtime_dir and p != ""]
+    sys.path[:] = wanted + [runtime_dir] + rest
+
+
+def _json_default(o):
+    # awslambdaric serializes Decimal as a number; anything else is a marshal error.
+    if type(o).__name__ == "Decimal":
+        return float(o) if o % 1 else int(o)
+    raise TypeError("Object of type %s is not JSON serializable" % type(o).__name__)
+
+
+def handle_invocation(client, request_handler, hdrs, body):
+    global _current_request_id
+    invoke_id = hdrs.get("lambda-runtime-aws-request-id", "")
+    _current_request_id = invoke_id
+    trace_id = hdrs.get("lambda-runtime-trace-id")
+    if trace_id:
+        os.environ["_X_AMZN_TRACE_ID"] = trace_id
+    else:
+        os.environ.pop("_X_AMZN_TRACE_ID", None)
+    error = None
+    try:
+        client_context = hdrs.get("lambda-runtime-client-context")
+        cognito = hdrs.get("lambda-runtime-cognito-identity")
+        context = LambdaContext(
+            invoke_id,
+            json.loads(client_context) if client_context else None,
+            json.loads(cognito) if cognito else None,
+            int(hdrs.get("lambda-runtime-deadline-ms", "0") or 0),
+            hdrs.get("lambda-runtime-invoked-function-arn"),
+            hdrs.get("lambda-runtime-aws-tenant-id"),
+        )
+        try:
+            event = json.loads(body) if body else {}
+        except ValueError as e:
+            raise FaultException("Runtime.UnmarshalError",
+                                 "Unable to unmarshal input: {}".format(e))
+        result = request_handler(event, context)
+        try:
+            payload = json.dumps(result, default=_json_default).encode("utf-8")
+        except Exception as e:
+            raise FaultException(FaultException.MARSHAL_ERROR,
+                                 "Unable to marshal response: {}".format(e))
+    except FaultException as e:
+        error = make_error(e.msg, e.exception_type, e.trace, invoke_id)
+    except Exception:
+        error = build_fault_result(sys.exc_info(), invoke_id)
+    if error is not None:
+        log_error(error)
+        client.post_error(invoke_id, error, error["errorType"] or "Unhandled")
+    else:
+        status, rbody = client.post_response(invoke_id, payload)
+        if status == 413:
+            sys.stderr.write("hearth-python-ric: response rejected: %s\n" % rbody.decode(
+                "utf-8", "replace"))
+    _current_request_id = ""
+
+
+def main():
+    endpoint = os.environ.get("AWS_LAMBDA_RUNTIME_API", "")
+    try:
+        client = RuntimeClient(endpoint)
+    except RuntimeApiError as e:
+        sys.stderr.write("hearth-python-ric: %s\n" % e)
+        return 1
+    task_root = os.environ.get("LAMBDA_TASK_ROOT", "/var/task")
+    setup_sys_path(task_root)
+    # Debian's dist-packages stay importable after the function's own paths (no `site`).
+    for p in ("/usr/local/lib/python3.11/dist-packages", "/usr/lib/python3/dist-packages"):
+        if p not in sys.path:
+            sys.path.append(p)
+    install_logging()
+    handler = os.environ.get("_HANDLER", "")
+    try:
+        try:
+            os.chdir(task_root)
+        except OSError:
+            pass
+        request_handler = get_handler(handler)
+    except FaultException as e:
+        error = make_error(e.msg, e.exception_type, e.trace)
+    except Exception:
+        error = build_fault_result(sys.exc_info(), None)
+    else:
+        error = None
+    try:
+        if error is not None:
+            log_error(error)
+            client.post_init_error(error, error["errorType"])
+            return 1
+        while True:
+            hdrs, body = client.next()
+            handle_invocation(client, request_handler, hdrs, body)
+    except (ConnectionError, OSError):
+        # The Runtime API is gone: the environment is being shut down.
+        return 0
+    except RuntimeApiError as e:
+        sys.stderr.write("hearth-python-ric: %s\n" % e)
+        return 1
