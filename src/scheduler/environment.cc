@@ -67,7 +67,8 @@ Environment::Environment(const EnvironmentContext& ctx, config::FunctionConfig c
       cfg_(std::move(cfg)),
       code_dir_(std::move(code_dir)),
       next_wake_(ctx.loop),
-      caller_wake_(ctx.loop) {
+      caller_wake_(ctx.loop),
+      park_wake_(ctx.loop) {
   id_ = NewUuid();
   id_.erase(std::remove(id_.begin(), id_.end(), '-'), id_.end());
   last_used_ = ctx_.clock->Monotonic();
@@ -291,6 +292,7 @@ asio::awaitable<void> Environment::WatchExit() {
   if (acceptor_) acceptor_->close(ignored);
   next_wake_.Notify();
   caller_wake_.Notify();
+  park_wake_.Notify();
 }
 
 std::string Environment::ExitMessage() const {
@@ -352,7 +354,10 @@ asio::awaitable<http::Response> Environment::HandleRuntimeApi(http::Request& req
       caller_wake_.Notify();
     }
     while (!inv && !dead_ && api_.phase() != runtimeapi::RuntimeApiState::Phase::kInitFailed) {
+      parked_ = true;
+      park_wake_.Notify();
       co_await next_wake_.Wait();
+      parked_ = false;
       inv = api_.OnNext();
     }
     if (!inv) {
@@ -455,7 +460,8 @@ asio::awaitable<InvokeOutcome> Environment::Invoke(runtimeapi::Invocation&& inv)
   // Init: wait for the runtime's first `next`, an init error, its death, or the init limit.
   const auto init_deadline = started_at_ + ctx_.init_timeout;
   while (!api_.init_done() && !init_error_ && !dead_) {
-    if (!co_await caller_wake_.WaitUntil(init_deadline) && ctx_.clock->Monotonic() >= init_deadline) break;
+    const bool woken = co_await caller_wake_.WaitUntil(init_deadline);
+    if (!woken && ctx_.clock->Monotonic() >= init_deadline) break;
   }
   std::optional<InvocationResult> failed;
   if (init_error_) {
@@ -478,7 +484,8 @@ asio::awaitable<InvokeOutcome> Environment::Invoke(runtimeapi::Invocation&& inv)
     api_.Queue(std::move(inv));
     next_wake_.Notify();
     while (!result_ && !dead_) {
-      if (!co_await caller_wake_.WaitUntil(deadline) && ctx_.clock->Monotonic() >= deadline) break;
+      const bool woken = co_await caller_wake_.WaitUntil(deadline);
+      if (!woken && ctx_.clock->Monotonic() >= deadline) break;
     }
     if (result_) {
       outcome.result = std::move(*result_);
@@ -529,12 +536,21 @@ asio::awaitable<InvokeOutcome> Environment::Invoke(runtimeapi::Invocation&& inv)
   co_return outcome;
 }
 
+asio::awaitable<void> Environment::WaitParked(std::chrono::steady_clock::time_point deadline) {
+  while (!parked_ && !dead_) {
+    const bool woken = co_await park_wake_.WaitUntil(deadline);
+    if (!woken && ctx_.clock->Monotonic() >= deadline) break;
+  }
+  co_return;
+}
+
 void Environment::Shutdown() {
   if (state_ != State::kDead) state_ = State::kDead;
   bool was_dead = dead_;
   dead_ = true;
   next_wake_.Notify();
   caller_wake_.Notify();
+  park_wake_.Notify();
   boost::system::error_code ignored;
   if (acceptor_) acceptor_->close(ignored);
   if (!process_ || was_dead || wait_status_) return;

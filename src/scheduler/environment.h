@@ -80,6 +80,11 @@ class Environment : public std::enable_shared_from_this<Environment> {
   State state() const { return state_; }
   void set_state(State s) { state_ = s; }
   bool dead() const { return dead_; }
+  // The runtime is parked in `next`: the previous invocation is over as Lambda counts it, and the
+  // environment may take the next one.
+  bool parked() const { return parked_; }
+  // Suspends until parked(), dead(), or `deadline`.
+  boost::asio::awaitable<void> WaitParked(std::chrono::steady_clock::time_point deadline);
   std::chrono::steady_clock::time_point last_used() const { return last_used_; }
 
  private:
@@ -111,6 +116,8 @@ class Environment : public std::enable_shared_from_this<Environment> {
   runtimeapi::RuntimeApiState api_;
   Notifier next_wake_;    // wakes a parked `next`
   Notifier caller_wake_;  // wakes the Invoke coroutine (init done, result, death)
+  Notifier park_wake_;    // wakes WaitParked (the runtime parked in `next`, or death)
+  bool parked_ = false;
   std::optional<runtimeapi::InvocationResult> result_;
   std::optional<runtimeapi::InvocationResult> init_error_;
   bool dead_ = false;

@@ -12,6 +12,8 @@ namespace hearth::scheduler {
 
 namespace asio = boost::asio;
 
+
+
 EnvironmentManager::EnvironmentManager(EnvironmentContext ctx, ManagerOptions opts)
     : ctx_(std::move(ctx)), opts_(opts) {}
 
@@ -33,6 +35,20 @@ asio::awaitable<Result<EnvironmentManager::Lease>> EnvironmentManager::Acquire(
       continue;
     }
     env->set_state(Environment::State::kBusy);
+    if (!env->parked()) {
+      // As Lambda counts it, the previous invocation ends when the runtime asks for the next one.
+      // Usually that is microseconds away; a runtime that answered and then exits (e.g. Node after
+      // an unhandled rejection) must not be handed this invocation. The invoke phase, and so the
+      // function's timeout, bounds the wait.
+      const auto deadline = ctx_.clock->Monotonic() + std::chrono::seconds(cfg.timeout_s);
+      co_await env->WaitParked(deadline);
+      if (!env->parked() || env->dead()) {
+        if (!env->dead()) env->Shutdown();
+        Forget(env);
+        it = idle_.find(Key(cfg));
+        continue;
+      }
+    }
     ++warm_starts_;
     co_return Lease{std::move(env), false, std::nullopt};
   }
