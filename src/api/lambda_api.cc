@@ -216,6 +216,27 @@ asio::awaitable<http::Response> LambdaApi::Handle(Request& req) {
       if (n == 5 && seg[3] == "aliases" && method == bhttp::verb::delete_)
         co_return co_await DeleteAlias(req, rid, seg[2], seg[4]);
     }
+    // Layers (layers_api.cc).
+    if (n >= 2 && seg[0] == "2018-10-31" && seg[1] == "layers") {
+      const std::string compatible_runtime = param("CompatibleRuntime"),
+                        compatible_arch = param("CompatibleArchitecture");
+      if (n == 2 && method == bhttp::verb::get && param("find") == "LayerVersion") {
+        const std::string arn = param("Arn");
+        co_return co_await GetLayerVersionByArn(req, rid, arn);
+      }
+      if (n == 2 && method == bhttp::verb::get)
+        co_return co_await ListLayers(req, rid, compatible_runtime, compatible_arch, marker,
+                                      max_items);
+      if (n == 4 && seg[3] == "versions" && method == bhttp::verb::post)
+        co_return co_await PublishLayerVersion(req, rid, seg[2]);
+      if (n == 4 && seg[3] == "versions" && method == bhttp::verb::get)
+        co_return co_await ListLayerVersions(req, rid, seg[2], compatible_runtime,
+                                             compatible_arch, marker, max_items);
+      if (n == 5 && seg[3] == "versions" && method == bhttp::verb::get)
+        co_return co_await GetLayerVersion(req, rid, seg[2], seg[4]);
+      if (n == 5 && seg[3] == "versions" && method == bhttp::verb::delete_)
+        co_return co_await DeleteLayerVersion(req, rid, seg[2], seg[4]);
+    }
     if (n == 2 && seg[0] == "2016-08-19" && seg[1] == "account-settings" &&
         method == bhttp::verb::get)
       co_return co_await AccountSettings(req, rid);
@@ -279,6 +300,8 @@ asio::awaitable<http::Response> LambdaApi::CreateFunction(Request& req, const st
   cfg.code_sha256_hex = stored->sha256_hex;
   cfg.code_size = stored->zip_size;
   cfg.code_size_unzipped = stored->unzipped_size;
+  auto opt_dir = co_await ResolveLayers(cfg);  // layers_api.cc
+  if (!opt_dir) co_return Error(req, rid, opt_dir.error());
   cfg.last_modified = FormatLambdaTimestamp(ctx_.clock->Now());
   cfg.revision_id = NewUuid();
   cfg.state = "Active";
@@ -288,7 +311,7 @@ asio::awaitable<http::Response> LambdaApi::CreateFunction(Request& req, const st
   if (st.code() == StatusCode::kAlreadyExists)
     st = Status::AlreadyExists("Function already exist: " + cfg.name);
   if (!st.ok()) co_return Error(req, rid, st);
-  ctx_.registry->Put(invoke::FunctionEntry{cfg, stored->dir});
+  ctx_.registry->Put(invoke::FunctionEntry{cfg, stored->dir, *opt_dir});
   if (parsed->publish) {  // Publish=true: version 1 in the same call; the answer shows it
     const std::string no_description;
     auto published = co_await PublishLatest(name, no_description);
@@ -388,6 +411,7 @@ asio::awaitable<http::Response> LambdaApi::UpdateCode(Request& req, const std::s
   const std::string name = fr->name;
   Defer end([&] { EndWrite(name); });
   config::FunctionConfig cfg = e->latest;
+  const std::filesystem::path opt_dir = e->opt_dir;
   store::MetadataStore* store = ctx_.store;
   artifacts::CodeStore* code = ctx_.code;
   const int64_t limit = ctx_.config->code_storage_limit_bytes;
@@ -398,6 +422,12 @@ asio::awaitable<http::Response> LambdaApi::UpdateCode(Request& req, const std::s
   };
   auto stored = co_await RunBlocking(*ctx_.workers, std::move(put_code));
   if (!stored) co_return Error(req, rid, stored.error());
+  if (!cfg.layers.empty()) {  // the new code plus the layers it keeps (layers_api.cc)
+    config::FunctionConfig sized = cfg;
+    sized.code_size_unzipped = stored->unzipped_size;
+    auto resolved = co_await ResolveLayers(sized, true);
+    if (!resolved) co_return Error(req, rid, resolved.error());
+  }
   if (parsed->dry_run) {
     config::FunctionConfig preview = cfg;
     preview.code_sha256_hex = stored->sha256_hex;
@@ -417,7 +447,7 @@ asio::awaitable<http::Response> LambdaApi::UpdateCode(Request& req, const std::s
   auto update = [store, cfg, expected]() { return store->UpdateFunction(cfg, expected); };
   Status st = co_await RunBlocking(*ctx_.workers, std::move(update));
   if (!st.ok()) co_return Error(req, rid, st);
-  ctx_.registry->Put(invoke::FunctionEntry{cfg, stored->dir});
+  ctx_.registry->Put(invoke::FunctionEntry{cfg, stored->dir, opt_dir});
   ctx_.manager->Retire(cfg.name);
   if (parsed->publish) {  // Publish=true: the answer shows the published version
     const std::string no_description;
@@ -445,6 +475,8 @@ asio::awaitable<http::Response> LambdaApi::UpdateConfiguration(Request& req, con
   if (!e) co_return Error(req, rid, Status::NotFound("Function not found: " + Arn(fr->name)));
   config::FunctionConfig cfg = e->latest;
   std::filesystem::path code_dir = e->code_dir;
+  std::filesystem::path opt_dir = e->opt_dir;
+  const std::vector<std::string> old_layers = e->latest.layers;
   std::string revision;
   if (Status st = ApplyConfigurationUpdate(body, &cfg, &revision); !st.ok())
     co_return Error(req, rid, st);
@@ -458,6 +490,11 @@ asio::awaitable<http::Response> LambdaApi::UpdateConfiguration(Request& req, con
   if (Status st = BeginWrite(fr->name); !st.ok()) co_return Error(req, rid, st);
   const std::string name = fr->name;
   Defer end([&] { EndWrite(name); });
+  if (cfg.layers != old_layers) {  // a new list: check it and assemble its /opt (layers_api.cc)
+    auto resolved = co_await ResolveLayers(cfg);
+    if (!resolved) co_return Error(req, rid, resolved.error());
+    opt_dir = std::move(*resolved);
+  }
   const std::string expected = cfg.revision_id;
   cfg.last_modified = FormatLambdaTimestamp(ctx_.clock->Now());
   cfg.revision_id = NewUuid();
@@ -466,7 +503,7 @@ asio::awaitable<http::Response> LambdaApi::UpdateConfiguration(Request& req, con
   auto update = [store, cfg, expected]() { return store->UpdateFunction(cfg, expected); };
   Status st = co_await RunBlocking(*ctx_.workers, std::move(update));
   if (!st.ok()) co_return Error(req, rid, st);
-  ctx_.registry->Put(invoke::FunctionEntry{cfg, code_dir});
+  ctx_.registry->Put(invoke::FunctionEntry{cfg, code_dir, opt_dir});
   ctx_.manager->Retire(cfg.name);
   co_return Json(
       req, rid, 200,

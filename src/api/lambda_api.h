@@ -100,6 +100,34 @@ class LambdaApi {
                                               const std::string& qualifier,
                                               std::string* code_sha256_hex) const;
 
+  // Layers (layers_api.cc).
+  Awaitable PublishLayerVersion(Request& req, const std::string& rid, const std::string& layer);
+  Awaitable GetLayerVersion(Request& req, const std::string& rid, const std::string& layer,
+                            const std::string& version);
+  Awaitable GetLayerVersionByArn(Request& req, const std::string& rid, const std::string& arn);
+  Awaitable GetLayerVersionNumber(Request& req, const std::string& rid,
+                                  const std::string& layer_name, int64_t version);
+  Awaitable ListLayers(Request& req, const std::string& rid, const std::string& runtime,
+                       const std::string& arch, const std::string& marker,
+                       const std::string& max_items);
+  Awaitable ListLayerVersions(Request& req, const std::string& rid, const std::string& layer,
+                              const std::string& runtime, const std::string& arch,
+                              const std::string& marker, const std::string& max_items);
+  Awaitable DeleteLayerVersion(Request& req, const std::string& rid, const std::string& layer,
+                               const std::string& version);
+  // Checks `cfg.layers` (each an existing, not deleted layer version of this region and account;
+  // one version per layer; function + layers within 262,144,000 bytes unzipped, using
+  // cfg.code_size_unzipped), fills cfg.layer_code_sizes and cfg.layer_digests, and returns the
+  // assembled /opt tree (empty path when there are no layers). Errors are
+  // InvalidParameterValueException as in Lambda. `allow_deleted`: deleted versions are accepted
+  // (a function that already uses them, e.g. on UpdateFunctionCode).
+  boost::asio::awaitable<Result<std::filesystem::path>> ResolveLayers(config::FunctionConfig& cfg,
+                                                                      bool allow_deleted = false);
+  // arn:aws:lambda:<region>:<account>:layer:<name>[:<version>] (no version when 0).
+  std::string LayerArn(const std::string& name, int64_t version = 0) const;
+  boost::json::object RenderLayerVersion(const Request& req, const store::LayerVersion& lv,
+                                         bool with_content) const;
+
   // Resolves a path's function reference (name, partial or full ARN) and query qualifier.
   Result<struct FunctionRef> ResolveRef(const std::string& ref, const std::string& qualifier) const;
   Response Error(const Request& req, const std::string& rid, const Status& st) const;

@@ -70,8 +70,9 @@ json::object RenderFunctionConfiguration(const config::FunctionConfig& c, std::s
   o["RevisionId"] = c.revision_id;
   if (!c.layers.empty()) {
     json::array layers;
-    for (const std::string& arn : c.layers) {
-      layers.push_back(json::object{{"Arn", arn}, {"CodeSize", 0}});
+    for (size_t i = 0; i < c.layers.size(); ++i) {
+      const int64_t size = i < c.layer_code_sizes.size() ? c.layer_code_sizes[i] : 0;
+      layers.push_back(json::object{{"Arn", c.layers[i]}, {"CodeSize", size}});
     }
     o["Layers"] = std::move(layers);
   }

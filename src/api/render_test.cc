@@ -131,6 +131,7 @@ TEST(RenderFunctionConfigurationTest, EnvironmentAndLayersWhenPresent) {
   config::FunctionConfig c = SampleConfig();
   c.environment = {{"A1", "x"}, {"B2", "y"}};
   c.layers = {"arn:aws:lambda:us-east-1:123456789012:layer:lib:1"};
+  c.layer_code_sizes = {4242};
   c.architecture = "arm64";
   c.tracing_mode = "Active";
   json::object o = RenderFunctionConfiguration(c, kRegion, kAccount, false);
@@ -138,7 +139,7 @@ TEST(RenderFunctionConfigurationTest, EnvironmentAndLayersWhenPresent) {
             (json::object{{"Variables", json::object{{"A1", "x"}, {"B2", "y"}}}}));
   EXPECT_EQ(o.at("Layers"),
             (json::array{json::object{{"Arn", "arn:aws:lambda:us-east-1:123456789012:layer:lib:1"},
-                                      {"CodeSize", 0}}}));
+                                      {"CodeSize", 4242}}}));
   EXPECT_EQ(o.at("Architectures"), (json::array{"arm64"}));
   EXPECT_EQ(o.at("TracingConfig"), (json::object{{"Mode", "Active"}}));
 }

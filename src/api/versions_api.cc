@@ -114,6 +114,7 @@ asio::awaitable<Result<config::FunctionConfig>> LambdaApi::PublishLatest(
   }
   config::FunctionConfig snapshot = e->latest;
   std::filesystem::path code_dir = e->code_dir;
+  std::filesystem::path opt_dir = e->opt_dir;  // the version keeps $LATEST's layers
   if (!description.empty()) snapshot.description = description;
   snapshot.revision_id = NewUuid();
   snapshot.last_modified = FormatLambdaTimestamp(ctx_.clock->Now());
@@ -131,7 +132,7 @@ asio::awaitable<Result<config::FunctionConfig>> LambdaApi::PublishLatest(
   };
   auto published = co_await RunBlocking(*ctx_.workers, std::move(publish));
   if (!published) co_return std::unexpected(published.error());
-  ctx_.registry->PutVersion(invoke::VersionEntry{*published, code_dir});
+  ctx_.registry->PutVersion(invoke::VersionEntry{*published, code_dir, opt_dir});
   co_return *published;
 }
 

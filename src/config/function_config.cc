@@ -11,6 +11,9 @@ json::value ToJson(const FunctionConfig& c) {
   for (const auto& [k, v] : c.environment) env[k] = v;
   json::array layers;
   for (const auto& l : c.layers) layers.emplace_back(l);
+  json::array layer_sizes, layer_digests;
+  for (int64_t n : c.layer_code_sizes) layer_sizes.emplace_back(n);
+  for (const auto& d : c.layer_digests) layer_digests.emplace_back(d);
   return json::object{
       {"name", c.name},
       {"version", c.version},
@@ -33,6 +36,8 @@ json::value ToJson(const FunctionConfig& c) {
       {"state", c.state},
       {"last_update_status", c.last_update_status},
       {"layers", std::move(layers)},
+      {"layer_code_sizes", std::move(layer_sizes)},
+      {"layer_digests", std::move(layer_digests)},
   };
 }
 
@@ -76,6 +81,16 @@ Result<FunctionConfig> FromJson(const json::value& v) {
   if (auto* p = o->if_contains("layers"); p && p->is_array()) {
     for (const auto& l : p->as_array()) {
       if (l.is_string()) c.layers.emplace_back(l.as_string());
+    }
+  }
+  if (auto* p = o->if_contains("layer_code_sizes"); p && p->is_array()) {
+    for (const auto& l : p->as_array()) {
+      if (l.is_number()) c.layer_code_sizes.push_back(l.to_number<int64_t>());
+    }
+  }
+  if (auto* p = o->if_contains("layer_digests"); p && p->is_array()) {
+    for (const auto& l : p->as_array()) {
+      if (l.is_string()) c.layer_digests.emplace_back(l.as_string());
     }
   }
   return c;

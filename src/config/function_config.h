@@ -38,6 +38,10 @@ struct FunctionConfig {
   std::string state = "Active";        // Pending | Active | Inactive | Failed
   std::string last_update_status = "Successful";  // InProgress | Successful | Failed
   std::vector<std::string> layers;     // layer version ARNs, in order (layers issue)
+  // Parallel to `layers`, filled by the API when it resolves them: each layer version's zip
+  // bytes (FunctionConfiguration.Layers[].CodeSize) and code-store key (hex SHA-256).
+  std::vector<int64_t> layer_code_sizes;
+  std::vector<std::string> layer_digests;
 };
 
 // Storage form (a JSON object holding every field). FromJson rejects missing required fields.

@@ -15,6 +15,7 @@
 
 #include "api/lambda_api.h"
 #include "artifacts/code_store.h"
+#include "artifacts/opt_assembly.h"
 #include "http/server.h"
 #include "invoke/invoker.h"
 #include "invoke/registry.h"
@@ -32,22 +33,51 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// Loads every function ($LATEST, published versions, aliases) into the registry and drops code
-// nobody references.
-Status LoadRegistry(store::MetadataStore& store, artifacts::CodeStore& code, invoke::FunctionRegistry& registry) {
+// The assembled /opt of a function version (layers_api.cc builds the same one on create and
+// update; here it is found in the cache or rebuilt). Empty when it has no layers or they cannot
+// be assembled (logged; invokes then see an empty /opt). Records its key in `used`.
+fs::path LoadOpt(artifacts::CodeStore& code, const fs::path& opt_root,
+                 const config::FunctionConfig& cfg, std::vector<std::string>& used) {
+  if (cfg.layer_digests.empty()) return {};
+  std::vector<fs::path> dirs;
+  for (const auto& d : cfg.layer_digests) {
+    auto stored = code.Get(d);
+    if (!stored) {
+      spdlog::error("function {}:{}: layer code {} is missing from the code store ({})", cfg.name,
+                    cfg.version, d, stored.error().ToString());
+      return {};
+    }
+    dirs.push_back(stored->dir);
+  }
+  auto opt = artifacts::AssembleOpt(opt_root, dirs, cfg.layer_digests);
+  if (!opt) {
+    spdlog::error("function {}:{}: cannot assemble its layers: {}", cfg.name, cfg.version,
+                  opt.error().ToString());
+    return {};
+  }
+  used.push_back(artifacts::OptKey(cfg.layer_digests));
+  return *opt;
+}
+
+// Loads every function ($LATEST, published versions, aliases) into the registry with its
+// assembled layers, and drops code and /opt trees nobody references.
+Status LoadRegistry(store::MetadataStore& store, artifacts::CodeStore& code, const fs::path& opt_root,
+                    invoke::FunctionRegistry& registry) {
   std::string after;
+  std::vector<std::string> used_opt;
   for (;;) {
     auto page = store.ListFunctions(after, 500);
     if (!page) return page.error();
     if (page->empty()) break;
     for (auto& cfg : *page) {
       auto stored = code.Get(cfg.code_sha256_hex);
+      fs::path opt = LoadOpt(code, opt_root, cfg, used_opt);
       if (!stored) {
         spdlog::error("function {}: its code {} is missing from the code store ({}); invokes will fail",
                       cfg.name, cfg.code_sha256_hex, stored.error().ToString());
-        registry.Put(invoke::FunctionEntry{cfg, fs::path()});
+        registry.Put(invoke::FunctionEntry{cfg, fs::path(), opt});
       } else {
-        registry.Put(invoke::FunctionEntry{cfg, stored->dir});
+        registry.Put(invoke::FunctionEntry{cfg, stored->dir, opt});
       }
       // Published versions and aliases, so invokes of `name:N` / `name:alias` never read the store.
       auto versions = store.ListVersions(cfg.name);
@@ -58,7 +88,8 @@ Status LoadRegistry(store::MetadataStore& store, artifacts::CodeStore& code, inv
           spdlog::error("function {}:{}: its code {} is missing from the code store ({})", v.name,
                         v.version, v.code_sha256_hex, vcode.error().ToString());
         }
-        registry.PutVersion(invoke::VersionEntry{v, vcode ? vcode->dir : fs::path()});
+        fs::path vopt = LoadOpt(code, opt_root, v, used_opt);
+        registry.PutVersion(invoke::VersionEntry{v, vcode ? vcode->dir : fs::path(), vopt});
       }
       auto aliases = store.ListAliases(cfg.name);
       if (!aliases) return aliases.error();
@@ -66,6 +97,7 @@ Status LoadRegistry(store::MetadataStore& store, artifacts::CodeStore& code, inv
       after = cfg.name;
     }
   }
+  HEARTH_RETURN_IF_ERROR(artifacts::GarbageCollectOpt(opt_root, used_opt));
   auto keep = store.ReferencedCode();
   if (!keep) return keep.error();
   return code.GarbageCollect(*keep);
@@ -111,7 +143,7 @@ int Serve(const config::DaemonConfig& cfg) {
     return 1;
   }
   invoke::FunctionRegistry registry;
-  if (Status st = LoadRegistry(**store, **code, registry); !st.ok()) {
+  if (Status st = LoadRegistry(**store, **code, data / "opt", registry); !st.ok()) {
     spdlog::critical("cannot load functions: {}", st.ToString());
     return 1;
   }

@@ -22,13 +22,13 @@ Result<Invoker::Target> Invoker::Resolve(const std::string& name, const std::str
   const FunctionEntry* e = registry_.Find(name);
   std::string arn = fmt::format("arn:aws:lambda:{}:{}:function:{}", region_, account_, name);
   if (!e) return std::unexpected(Status::NotFound("Function not found: " + arn));
-  if (qualifier.empty() || qualifier == config::kLatest) return Target{e->latest, e->code_dir};
+  if (qualifier.empty() || qualifier == config::kLatest) return Target{e->latest, e->code_dir, e->opt_dir};
   std::string version = qualifier;
   if (const config::AliasConfig* a = e->FindAlias(qualifier)) {
     version = PickVersion(*a, uniform_());
-    if (version == config::kLatest) return Target{e->latest, e->code_dir};
+    if (version == config::kLatest) return Target{e->latest, e->code_dir, e->opt_dir};
   }
-  if (const VersionEntry* v = e->FindVersion(version)) return Target{v->config, v->code_dir};
+  if (const VersionEntry* v = e->FindVersion(version)) return Target{v->config, v->code_dir, v->opt_dir};
   return std::unexpected(Status::NotFound("Function not found: " + arn + ":" + qualifier));
 }
 
@@ -44,8 +44,9 @@ asio::awaitable<Result<scheduler::InvokeOutcome>> Invoker::Invoke(InvokeRequest&
   if (!target) co_return std::unexpected(target.error());
   config::FunctionConfig cfg = std::move(target->config);
   std::filesystem::path code_dir = std::move(target->code_dir);
+  std::filesystem::path opt_dir = std::move(target->opt_dir);
 
-  auto lease = co_await manager_.Acquire(cfg, code_dir, req.request_id);
+  auto lease = co_await manager_.Acquire(cfg, code_dir, opt_dir, req.request_id);
   if (!lease) co_return std::unexpected(lease.error());
   if (lease->start_error) {
     scheduler::InvokeOutcome out;

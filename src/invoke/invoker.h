@@ -50,6 +50,7 @@ class Invoker {
   struct Target {
     config::FunctionConfig config;
     std::filesystem::path code_dir;
+    std::filesystem::path opt_dir;
   };
   Result<Target> Resolve(const std::string& name, const std::string& qualifier);
 

@@ -18,15 +18,18 @@
 
 namespace hearth::invoke {
 
-// One published version: its immutable configuration and its unpacked code.
+// One published version: its immutable configuration, its unpacked code and its assembled
+// layers (/opt; empty when it has none).
 struct VersionEntry {
   config::FunctionConfig config;
   std::filesystem::path code_dir;
+  std::filesystem::path opt_dir = {};
 };
 
 struct FunctionEntry {
   config::FunctionConfig latest;      // $LATEST
   std::filesystem::path code_dir;     // its unpacked code
+  std::filesystem::path opt_dir = {};  // its assembled layers (/opt); empty when it has none
   std::map<int64_t, VersionEntry> versions = {};  // published versions by number
   std::map<std::string, config::AliasConfig, std::less<>> aliases = {};  // by alias name
 
@@ -65,6 +68,7 @@ class FunctionRegistry {
     }
     it->second.latest = std::move(entry.latest);
     it->second.code_dir = std::move(entry.code_dir);
+    it->second.opt_dir = std::move(entry.opt_dir);
     for (auto& [n, v] : entry.versions) it->second.versions.insert_or_assign(n, std::move(v));
     for (auto& [n, a] : entry.aliases) it->second.aliases.insert_or_assign(n, std::move(a));
   }

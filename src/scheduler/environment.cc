@@ -62,10 +62,11 @@ bool IsExecutableFile(const std::filesystem::path& p) {
 }  // namespace
 
 Environment::Environment(const EnvironmentContext& ctx, config::FunctionConfig cfg,
-                         std::filesystem::path code_dir)
+                         std::filesystem::path code_dir, std::filesystem::path opt_dir)
     : ctx_(ctx),
       cfg_(std::move(cfg)),
       code_dir_(std::move(code_dir)),
+      opt_dir_(std::move(opt_dir)),
       next_wake_(ctx.loop),
       caller_wake_(ctx.loop),
       park_wake_(ctx.loop) {
@@ -142,21 +143,31 @@ asio::awaitable<std::optional<InvocationResult>> Environment::Start(const std::s
                       request_id, cfg_.runtime, installed)));
     }
   }
-  // Section 3.4: /var/task/bootstrap, then /opt/bootstrap (layers arrive later).
-  if (managed_runtime.empty() && !IsExecutableFile(code_dir_ / "bootstrap")) {
-    co_return fail(FunctionError(
-        "Runtime.InvalidEntrypoint",
-        fmt::format("RequestId: {} Error: Couldn't find valid bootstrap(s): [/var/task/bootstrap "
-                    "/opt/bootstrap]",
-                    request_id)));
-  }
   sandbox::LaunchSpec spec;
   spec.environment_id = id_;
   spec.code_dir = code_dir_;
+  spec.opt_dir = opt_dir_;
   spec.entrypoint = "/var/task/bootstrap";
   if (!managed_runtime.empty()) {
     spec.runtime_dir = managed_runtime;
     spec.entrypoint = "/var/runtime/bootstrap";
+  } else {
+    // Section 3.4: /var/task/bootstrap, then /opt/bootstrap (from a layer).
+    spec.entrypoint.clear();
+    for (const char* candidate : {"/var/task/bootstrap", "/opt/bootstrap"}) {
+      std::filesystem::path host = sandbox::HostPath(spec, candidate);
+      if (!host.empty() && IsExecutableFile(host)) {
+        spec.entrypoint = candidate;
+        break;
+      }
+    }
+    if (spec.entrypoint.empty()) {
+      co_return fail(FunctionError(
+          "Runtime.InvalidEntrypoint",
+          fmt::format("RequestId: {} Error: Couldn't find valid bootstrap(s): [/var/task/bootstrap "
+                      "/opt/bootstrap]",
+                      request_id)));
+    }
   }
   spec.env = BuildEnvironment();
   spec.memory_mb = cfg_.memory_mb;

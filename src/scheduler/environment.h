@@ -56,8 +56,9 @@ class Environment : public std::enable_shared_from_this<Environment> {
  public:
   enum class State { kNew, kStarting, kIdle, kBusy, kDead };
 
+  // `opt_dir`: the function's assembled layers, mounted at /opt (empty: an empty /opt).
   Environment(const EnvironmentContext& ctx, config::FunctionConfig cfg,
-              std::filesystem::path code_dir);
+              std::filesystem::path code_dir, std::filesystem::path opt_dir = {});
   ~Environment();
   Environment(const Environment&) = delete;
   Environment& operator=(const Environment&) = delete;
@@ -103,6 +104,7 @@ class Environment : public std::enable_shared_from_this<Environment> {
   EnvironmentContext ctx_;
   config::FunctionConfig cfg_;
   std::filesystem::path code_dir_;
+  std::filesystem::path opt_dir_;
   std::string id_;
   State state_ = State::kNew;
 

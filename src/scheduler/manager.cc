@@ -23,7 +23,7 @@ std::string EnvironmentManager::Key(const config::FunctionConfig& cfg) {
 
 asio::awaitable<Result<EnvironmentManager::Lease>> EnvironmentManager::Acquire(
     const config::FunctionConfig& cfg, const std::filesystem::path& code_dir,
-    const std::string& request_id) {
+    const std::filesystem::path& opt_dir, const std::string& request_id) {
   auto it = idle_.find(Key(cfg));
   while (it != idle_.end() && !it->second.empty()) {
     EnvironmentPtr env = std::move(it->second.back());
@@ -57,7 +57,7 @@ asio::awaitable<Result<EnvironmentManager::Lease>> EnvironmentManager::Acquire(
     co_return std::unexpected(
         Status::ResourceExhausted("Rate Exceeded.", "ConcurrentInvocationLimitExceeded"));
   }
-  auto env = std::make_shared<Environment>(ctx_, cfg, code_dir);
+  auto env = std::make_shared<Environment>(ctx_, cfg, code_dir, opt_dir);
   live_[env->id()] = env;
   ++cold_starts_;
   Lease lease{env, true, std::nullopt};

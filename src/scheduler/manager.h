@@ -51,6 +51,7 @@ class EnvironmentManager {
   };
   boost::asio::awaitable<Result<Lease>> Acquire(const config::FunctionConfig& cfg,
                                                 const std::filesystem::path& code_dir,
+                                                const std::filesystem::path& opt_dir,
                                                 const std::string& request_id);
 
   // Returns a leased environment: idle again, or gone if it broke or was retired meanwhile.

@@ -17,6 +17,21 @@
 
 namespace hearth::store {
 
+// One published layer version (lambda-reference.md §3.5, §4.4).
+struct LayerVersion {
+  std::string layer_name;
+  int64_t version = 0;  // assigned by PublishLayerVersion; never reused
+  std::string description;
+  std::vector<std::string> compatible_runtimes;
+  std::vector<std::string> compatible_architectures;
+  std::string license_info;
+  std::string code_sha256_hex;
+  int64_t code_size = 0;      // zip bytes
+  int64_t unzipped_size = 0;  // bytes once unpacked
+  std::string created_date;   // "2018-11-14T23:03:52.894+0000"
+  bool deleted = false;
+};
+
 class MetadataStore {
  public:
   virtual ~MetadataStore() = default;
@@ -47,8 +62,9 @@ class MetadataStore {
   };
   virtual Result<Usage> GetUsage() = 0;
 
-  // Every code digest (hex) still referenced by some function version (or, later, layer): the
-  // code store keeps these.
+  // Every code digest (hex) still referenced: by some function version, by a layer version that
+  // is not deleted, or by a deleted layer version some function version still uses. The code
+  // store keeps these.
   virtual Result<std::vector<std::string>> ReferencedCode() = 0;
 
   // --- Published versions (immutable snapshots of $LATEST) ---
@@ -77,6 +93,21 @@ class MetadataStore {
   virtual Status DeleteAlias(std::string_view function, std::string_view alias) = 0;
   // A function's aliases in name order.
   virtual Result<std::vector<config::AliasConfig>> ListAliases(std::string_view function) = 0;
+
+  // --- Layers ---
+
+  // Stores `lv` as the layer's next version number (a per-layer counter that survives deletes)
+  // and returns it with `version` set (and `deleted` false).
+  virtual Result<LayerVersion> PublishLayerVersion(const LayerVersion& lv) = 0;
+  // One layer version. NotFound when absent, or when deleted unless `include_deleted`.
+  virtual Result<LayerVersion> GetLayerVersion(std::string_view layer_name, int64_t version,
+                                               bool include_deleted) = 0;
+  // The versions of one layer that are not deleted, newest first.
+  virtual Result<std::vector<LayerVersion>> ListLayerVersions(std::string_view layer_name) = 0;
+  // Every layer version that is not deleted, by layer name, newest version first.
+  virtual Result<std::vector<LayerVersion>> ListAllLayerVersions() = 0;
+  // Marks a version deleted (its row stays for the functions using it). Ok when absent.
+  virtual Status DeleteLayerVersion(std::string_view layer_name, int64_t version) = 0;
 };
 
 using MetadataStorePtr = std::unique_ptr<MetadataStore>;

@@ -247,6 +247,31 @@ CREATE TABLE function_aliases (
   PRIMARY KEY (function_name, name)
 );
 )sql"},
+    {3, R"sql(
+-- One row per layer name: the counter PublishLayerVersion hands out (survives deletes).
+CREATE TABLE layers (
+  name         TEXT PRIMARY KEY NOT NULL,
+  next_version INTEGER NOT NULL DEFAULT 1
+);
+
+-- One row per published layer version. A deleted version keeps its row (deleted = 1): functions
+-- that use it keep working, and its code stays while a function version references it.
+CREATE TABLE layer_versions (
+  layer_name               TEXT NOT NULL REFERENCES layers(name),
+  version                  INTEGER NOT NULL,
+  description              TEXT NOT NULL,
+  compatible_runtimes      TEXT NOT NULL,  -- JSON array of strings
+  compatible_architectures TEXT NOT NULL,  -- JSON array of strings
+  license_info             TEXT NOT NULL,
+  code_sha256              TEXT NOT NULL,  -- hex key into the code store
+  code_size                INTEGER NOT NULL,
+  unzipped_size            INTEGER NOT NULL,
+  created_date             TEXT NOT NULL,
+  deleted                  INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (layer_name, version)
+);
+CREATE INDEX layer_versions_by_code ON layer_versions(code_sha256);
+)sql"},
 };
 
 constexpr bool MigrationsAreDense() {
@@ -492,7 +517,9 @@ class SqliteStore final : public MetadataStore {
     // One statement reads both numbers from one snapshot.
     auto stmt = Stmt::Prepare(db_.get(),
                               "SELECT (SELECT count(*) FROM functions), "
-                              "(SELECT coalesce(sum(code_size), 0) FROM function_versions)");
+                              "(SELECT coalesce(sum(code_size), 0) FROM function_versions) + "
+                              "(SELECT coalesce(sum(code_size), 0) FROM layer_versions "
+                              "WHERE deleted = 0)");
     if (!stmt) return std::unexpected(stmt.error());
     auto row = stmt->Step();
     if (!row) return std::unexpected(row.error());
@@ -503,8 +530,13 @@ class SqliteStore final : public MetadataStore {
   Result<std::vector<std::string>> ReferencedCode() override {
     std::lock_guard lock(mu_);
     auto stmt = Stmt::Prepare(db_.get(),
-                              "SELECT DISTINCT code_sha256 FROM function_versions "
-                              "WHERE code_sha256 <> '' ORDER BY code_sha256");
+                              "SELECT code_sha256 FROM function_versions "
+                              "WHERE code_sha256 <> '' "
+                              "UNION SELECT code_sha256 FROM layer_versions WHERE deleted = 0 "
+                              "UNION SELECT j.value FROM function_versions, "
+                              "json_each(function_versions.config, '$.layer_digests') AS j "
+                              "WHERE j.type = 'text' AND j.value <> '' "
+                              "ORDER BY 1");
     if (!stmt) return std::unexpected(stmt.error());
     std::vector<std::string> out;
     while (true) {
@@ -692,7 +724,144 @@ class SqliteStore final : public MetadataStore {
     return out;
   }
 
+
+  // --- Layers ---
+
+  Result<LayerVersion> PublishLayerVersion(const LayerVersion& lv) override {
+    std::lock_guard lock(mu_);
+    sqlite3* db = db_.get();
+    auto tx = Transaction::Begin(db);
+    if (!tx) return std::unexpected(tx.error());
+    auto upsert = Stmt::Prepare(db, "INSERT OR IGNORE INTO layers (name) VALUES (?1)");
+    if (!upsert) return std::unexpected(upsert.error());
+    upsert->Bind(1, lv.layer_name);
+    if (Status st = upsert->Run(); !st.ok()) return std::unexpected(st);
+    auto next = Stmt::Prepare(db, "SELECT next_version FROM layers WHERE name = ?1");
+    if (!next) return std::unexpected(next.error());
+    next->Bind(1, lv.layer_name);
+    auto row = next->Step();
+    if (!row) return std::unexpected(row.error());
+    if (!*row) return std::unexpected(Status::Internal("layer counter row vanished"));
+    LayerVersion out = lv;
+    out.version = next->ColumnInt(0);
+    out.deleted = false;
+    auto bump = Stmt::Prepare(db, "UPDATE layers SET next_version = next_version + 1 WHERE name = ?1");
+    if (!bump) return std::unexpected(bump.error());
+    bump->Bind(1, lv.layer_name);
+    if (Status st = bump->Run(); !st.ok()) return std::unexpected(st);
+    auto insert = Stmt::Prepare(
+        db,
+        "INSERT INTO layer_versions (layer_name, version, description, compatible_runtimes, "
+        "compatible_architectures, license_info, code_sha256, code_size, unzipped_size, "
+        "created_date, deleted) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 0)");
+    if (!insert) return std::unexpected(insert.error());
+    insert->Bind(1, out.layer_name)
+        .Bind(2, out.version)
+        .Bind(3, out.description)
+        .Bind(4, EncodeList(out.compatible_runtimes))
+        .Bind(5, EncodeList(out.compatible_architectures))
+        .Bind(6, out.license_info)
+        .Bind(7, out.code_sha256_hex)
+        .Bind(8, out.code_size)
+        .Bind(9, out.unzipped_size)
+        .Bind(10, out.created_date);
+    if (Status st = insert->Run(); !st.ok()) return std::unexpected(st);
+    if (Status st = tx->Commit(); !st.ok()) return std::unexpected(st);
+    return out;
+  }
+
+  Result<LayerVersion> GetLayerVersion(std::string_view layer_name, int64_t version,
+                                       bool include_deleted) override {
+    std::lock_guard lock(mu_);
+    auto stmt = Stmt::Prepare(db_.get(), std::string(kLayerColumns) +
+                                             " WHERE layer_name = ?1 AND version = ?2 AND "
+                                             "(deleted = 0 OR ?3 = 1)");
+    if (!stmt) return std::unexpected(stmt.error());
+    stmt->Bind(1, layer_name).Bind(2, version).Bind(3, int64_t{include_deleted ? 1 : 0});
+    auto row = stmt->Step();
+    if (!row) return std::unexpected(row.error());
+    if (!*row) {
+      return std::unexpected(Status::NotFound(
+          fmt::format("Layer version {}:{} does not exist.", layer_name, version)));
+    }
+    return ReadLayer(*stmt);
+  }
+
+  Result<std::vector<LayerVersion>> ListLayerVersions(std::string_view layer_name) override {
+    std::lock_guard lock(mu_);
+    auto stmt = Stmt::Prepare(db_.get(), std::string(kLayerColumns) +
+                                             " WHERE layer_name = ?1 AND deleted = 0 "
+                                             "ORDER BY version DESC");
+    if (!stmt) return std::unexpected(stmt.error());
+    stmt->Bind(1, layer_name);
+    return ReadLayers(*stmt);
+  }
+
+  Result<std::vector<LayerVersion>> ListAllLayerVersions() override {
+    std::lock_guard lock(mu_);
+    auto stmt = Stmt::Prepare(db_.get(), std::string(kLayerColumns) +
+                                             " WHERE deleted = 0 "
+                                             "ORDER BY layer_name, version DESC");
+    if (!stmt) return std::unexpected(stmt.error());
+    return ReadLayers(*stmt);
+  }
+
+  Status DeleteLayerVersion(std::string_view layer_name, int64_t version) override {
+    std::lock_guard lock(mu_);
+    auto stmt = Stmt::Prepare(
+        db_.get(), "UPDATE layer_versions SET deleted = 1 WHERE layer_name = ?1 AND version = ?2");
+    if (!stmt) return stmt.error();
+    stmt->Bind(1, layer_name).Bind(2, version);
+    return stmt->Run();
+  }
+
  private:
+  static constexpr std::string_view kLayerColumns =
+      "SELECT layer_name, version, description, compatible_runtimes, compatible_architectures, "
+      "license_info, code_sha256, code_size, unzipped_size, created_date, deleted "
+      "FROM layer_versions";
+
+  static std::string EncodeList(const std::vector<std::string>& items) {
+    boost::json::array a;
+    for (const auto& i : items) a.emplace_back(i);
+    return boost::json::serialize(a);
+  }
+  static std::vector<std::string> DecodeList(std::string_view text) {
+    std::vector<std::string> out;
+    boost::system::error_code ec;
+    boost::json::value v = boost::json::parse(text, ec);
+    if (ec || !v.is_array()) return out;
+    for (const auto& i : v.as_array()) {
+      if (i.is_string()) out.emplace_back(i.as_string());
+    }
+    return out;
+  }
+  static LayerVersion ReadLayer(Stmt& stmt) {
+    LayerVersion lv;
+    lv.layer_name = std::string(stmt.ColumnText(0));
+    lv.version = stmt.ColumnInt(1);
+    lv.description = std::string(stmt.ColumnText(2));
+    lv.compatible_runtimes = DecodeList(stmt.ColumnText(3));
+    lv.compatible_architectures = DecodeList(stmt.ColumnText(4));
+    lv.license_info = std::string(stmt.ColumnText(5));
+    lv.code_sha256_hex = std::string(stmt.ColumnText(6));
+    lv.code_size = stmt.ColumnInt(7);
+    lv.unzipped_size = stmt.ColumnInt(8);
+    lv.created_date = std::string(stmt.ColumnText(9));
+    lv.deleted = stmt.ColumnInt(10) != 0;
+    return lv;
+  }
+  static Result<std::vector<LayerVersion>> ReadLayers(Stmt& stmt) {
+    std::vector<LayerVersion> out;
+    while (true) {
+      auto row = stmt.Step();
+      if (!row) return std::unexpected(row.error());
+      if (!*row) break;
+      out.push_back(ReadLayer(stmt));
+    }
+    return out;
+  }
+
   static Status AliasNotFound(std::string_view function, std::string_view alias) {
     return Status::NotFound(fmt::format("Alias not found: {}:{}", function, alias));
   }

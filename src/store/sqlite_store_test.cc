@@ -68,6 +68,7 @@ FunctionConfig MakeConfig(const std::string& name, int64_t code_size = 1234,
   c.last_update_status = "InProgress";
   c.layers = {"arn:aws:lambda:us-east-1:123456789012:layer:a:1",
               "arn:aws:lambda:us-east-1:123456789012:layer:b:2"};
+  c.layer_code_sizes = {11, 22};
   return c;
 }
 
@@ -93,6 +94,8 @@ void ExpectSameConfig(const FunctionConfig& want, const FunctionConfig& got) {
   EXPECT_EQ(want.state, got.state);
   EXPECT_EQ(want.last_update_status, got.last_update_status);
   EXPECT_EQ(want.layers, got.layers);
+  EXPECT_EQ(want.layer_code_sizes, got.layer_code_sizes);
+  EXPECT_EQ(want.layer_digests, got.layer_digests);
 }
 
 // Runs `sql` on the file through a separate raw connection (to plant or inspect state).
@@ -145,6 +148,7 @@ class SqliteStoreTest : public ::testing::Test {
 
 TEST_F(SqliteStoreTest, CreateGetRoundTripsEveryField) {
   FunctionConfig c = MakeConfig("round-trip_1");
+  c.layer_digests = {"layer-a-1", "layer-b-2"};
   Create(c);
   auto got = store_->GetFunction("round-trip_1");
   ASSERT_TRUE(got.has_value()) << got.error().ToString();
@@ -680,7 +684,9 @@ TEST(SqliteStoreMigrationTest, SchemaOneUpgradesInPlace) {
     ASSERT_TRUE(store.has_value()) << store.error().ToString();
     ASSERT_TRUE((*store)->CreateFunction(MakeConfig("old")).ok());
   }
-  RawExec(p, "PRAGMA user_version = 1; DROP TABLE function_aliases;");
+  RawExec(p,
+          "PRAGMA user_version = 1; DROP TABLE function_aliases; DROP TABLE layer_versions; "
+          "DROP TABLE layers;");
   auto store = OpenSqliteStore(p);
   ASSERT_TRUE(store.has_value()) << store.error().ToString();
   EXPECT_EQ(RawQueryInt(p, "PRAGMA user_version"), kSqliteSchemaVersion);
@@ -690,6 +696,89 @@ TEST(SqliteStoreMigrationTest, SchemaOneUpgradesInPlace) {
                   ->CreateAlias(config::AliasConfig{.function_name = "old", .name = "a",
                                                     .function_version = "$LATEST"})
                   .ok());
+}
+
+LayerVersion MakeLayer(const std::string& name, const std::string& sha, int64_t size = 100) {
+  LayerVersion lv;
+  lv.layer_name = name;
+  lv.description = "layer " + name;
+  lv.compatible_runtimes = {"python3.11", "provided.al2023"};
+  lv.compatible_architectures = {"x86_64"};
+  lv.license_info = "MIT";
+  lv.code_sha256_hex = sha;
+  lv.code_size = size;
+  lv.unzipped_size = size * 2;
+  lv.created_date = "2018-11-14T23:03:52.894+0000";
+  return lv;
+}
+
+TEST_F(SqliteStoreTest, LayerVersionsRoundTripAndAreNeverReused) {
+  auto v1 = store_->PublishLayerVersion(MakeLayer("L", "s1"));
+  ASSERT_TRUE(v1.has_value()) << v1.error().ToString();
+  EXPECT_EQ(v1->version, 1);
+  auto v2 = store_->PublishLayerVersion(MakeLayer("L", "s2"));
+  ASSERT_TRUE(v2.has_value());
+  EXPECT_EQ(v2->version, 2);
+  auto other = store_->PublishLayerVersion(MakeLayer("M", "s3"));
+  ASSERT_TRUE(other.has_value());
+  EXPECT_EQ(other->version, 1);
+
+  auto got = store_->GetLayerVersion("L", 1, false);
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(got->description, "layer L");
+  EXPECT_EQ(got->compatible_runtimes, (std::vector<std::string>{"python3.11", "provided.al2023"}));
+  EXPECT_EQ(got->compatible_architectures, (std::vector<std::string>{"x86_64"}));
+  EXPECT_EQ(got->license_info, "MIT");
+  EXPECT_EQ(got->code_sha256_hex, "s1");
+  EXPECT_EQ(got->code_size, 100);
+  EXPECT_EQ(got->unzipped_size, 200);
+  EXPECT_EQ(got->created_date, "2018-11-14T23:03:52.894+0000");
+  EXPECT_FALSE(got->deleted);
+
+  auto list = store_->ListLayerVersions("L");
+  ASSERT_TRUE(list.has_value());
+  ASSERT_EQ(list->size(), 2u);
+  EXPECT_EQ((*list)[0].version, 2);  // newest first
+  EXPECT_EQ((*list)[1].version, 1);
+
+  // Delete the newest: the number is not handed out again, even after a reopen.
+  ASSERT_TRUE(store_->DeleteLayerVersion("L", 2).ok());
+  ASSERT_TRUE(store_->DeleteLayerVersion("L", 99).ok());  // absent: still Ok
+  EXPECT_EQ(store_->GetLayerVersion("L", 2, false).error().code(), StatusCode::kNotFound);
+  auto kept = store_->GetLayerVersion("L", 2, true);
+  ASSERT_TRUE(kept.has_value());
+  EXPECT_TRUE(kept->deleted);
+  Reopen();
+  auto v3 = store_->PublishLayerVersion(MakeLayer("L", "s4"));
+  ASSERT_TRUE(v3.has_value());
+  EXPECT_EQ(v3->version, 3);
+
+  auto all = store_->ListAllLayerVersions();
+  ASSERT_TRUE(all.has_value());
+  std::vector<std::string> seen;
+  for (const auto& lv : *all) seen.push_back(fmt::format("{}:{}", lv.layer_name, lv.version));
+  EXPECT_EQ(seen, (std::vector<std::string>{"L:3", "L:1", "M:1"}));
+}
+
+TEST_F(SqliteStoreTest, LayerCodeIsReferencedWhileLiveOrUsed) {
+  ASSERT_TRUE(store_->PublishLayerVersion(MakeLayer("L", "layer-a", 7)).has_value());
+  ASSERT_TRUE(store_->PublishLayerVersion(MakeLayer("L", "layer-b", 9)).has_value());
+  FunctionConfig c = MakeConfig("f", 10, "fn");
+  c.layers = {"arn:aws:lambda:us-east-1:123456789012:layer:L:1"};
+  c.layer_code_sizes = {7};
+  c.layer_digests = {"layer-a"};
+  Create(c);
+  auto usage = store_->GetUsage();
+  ASSERT_TRUE(usage.has_value());
+  EXPECT_EQ(usage->total_code_size, 10 + 7 + 9);
+  EXPECT_EQ(*store_->ReferencedCode(), (std::vector<std::string>{"fn", "layer-a", "layer-b"}));
+  // Deleted but used by f: kept. Deleted and unused: dropped.
+  ASSERT_TRUE(store_->DeleteLayerVersion("L", 1).ok());
+  ASSERT_TRUE(store_->DeleteLayerVersion("L", 2).ok());
+  EXPECT_EQ(*store_->ReferencedCode(), (std::vector<std::string>{"fn", "layer-a"}));
+  EXPECT_EQ(store_->GetUsage()->total_code_size, 10);
+  ASSERT_TRUE(store_->DeleteFunction("f").ok());
+  EXPECT_EQ(*store_->ReferencedCode(), (std::vector<std::string>{}));
 }
 
 }  // namespace
