@@ -39,6 +39,9 @@ int main(int argc, char** argv) {
                     "Sandbox network: none (loopback only, default) or egress (also outbound TCP and DNS "
                     "through slirp4netns; never inbound)");
   serve->add_option("--log-level", cfg.log_level, "trace|debug|info|warn|error (default info)");
+  serve->add_option("--loop-spin-us", cfg.loop_spin_us,
+                    "Poll this long before the event loop sleeps: lower latency on idle VMs, less "
+                    "throughput under load (default 0 = off)");
   serve->add_option("--runtimes-dir", cfg.runtimes_dir,
                     "Managed runtimes (python3.11, nodejs20.x, ...) (default: runtimes/ next to the binary)");
 
@@ -80,6 +83,7 @@ int main(int argc, char** argv) {
       if (serve->count("--isolation")) from_file.isolation = flags.isolation;
       if (serve->count("--network")) from_file.network = flags.network;
       if (serve->count("--log-level")) from_file.log_level = flags.log_level;
+      if (serve->count("--loop-spin-us")) from_file.loop_spin_us = flags.loop_spin_us;
       if (serve->count("--runtimes-dir")) from_file.runtimes_dir = flags.runtimes_dir;
       cfg = from_file;
     }

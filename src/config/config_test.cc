@@ -90,3 +90,20 @@ TEST(DaemonConfigTest, NetworkDefaultsToNoneAndTakesEgress) {
 
 }  // namespace
 }  // namespace hearth::config
+
+namespace hearth::config {
+namespace {
+
+TEST(DaemonConfigTest, LoopSpinIsBounded) {
+  DaemonConfig c;
+  EXPECT_EQ(c.loop_spin_us, 0);
+  c.loop_spin_us = 100;
+  EXPECT_TRUE(c.Validate().ok());
+  c.loop_spin_us = -1;
+  EXPECT_FALSE(c.Validate().ok());
+  c.loop_spin_us = 10001;
+  EXPECT_FALSE(c.Validate().ok());
+}
+
+}  // namespace
+}  // namespace hearth::config

@@ -16,6 +16,8 @@ Status DaemonConfig::Validate() const {
   if (io_threads < 1 || io_threads > 64) return Status::InvalidArgument("io_threads must be 1-64");
   if (worker_threads < 1 || worker_threads > 256)
     return Status::InvalidArgument("worker_threads must be 1-256");
+  if (loop_spin_us < 0 || loop_spin_us > 10000)
+    return Status::InvalidArgument("loop_spin_us must be 0-10000");
   if (max_environments < 1) return Status::InvalidArgument("max_environments must be >= 1");
   if (isolation != "sandbox" && isolation != "process")
     return Status::InvalidArgument(
@@ -93,6 +95,7 @@ Status LoadDaemonConfigFile(const std::string& path, DaemonConfig* cfg) {
     else if (key == "isolation") st = want_string(&cfg->isolation);
     else if (key == "network") st = want_string(&cfg->network);
     else if (key == "log_level") st = want_string(&cfg->log_level);
+    else if (key == "loop_spin_us") st = want_int(&cfg->loop_spin_us);
     else if (key == "runtimes_dir") st = want_string(&cfg->runtimes_dir);
     else st = Status::InvalidArgument(fmt::format("unknown config key '{}' in '{}'", std::string(key), path));
     HEARTH_RETURN_IF_ERROR(st);

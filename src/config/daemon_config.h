@@ -42,6 +42,11 @@ struct DaemonConfig {
   std::string network = "none";
   // Log level: trace, debug, info, warn, error. Default: info
   std::string log_level = "info";
+  // After each burst of work the event loop polls this long before blocking, so replies that are
+  // microseconds away do not pay for waking a halted vCPU (on an idle 2-vCPU VM: warm invoke p50
+  // 340 -> 190 us at 100) at the cost of CPU and of throughput under concurrency (8 connections:
+  // 8.4k -> 6.6k invokes/s). 0 disables. Default: 0
+  int loop_spin_us = 0;
   // Directory of the managed runtimes (one subdirectory per runtime name, e.g. "python3.11",
   // each with an executable `bootstrap`; mounted at /var/runtime). Default (empty): the
   // `runtimes` directory next to the hearth binary.
