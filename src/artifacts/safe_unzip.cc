@@ -222,13 +222,13 @@ enum class Resolution { kInside, kEscapes, kLoops, kTooComplex };
 // `budget` is decremented by the bytes of every path inspected.
 Result<Resolution> ResolveInTree(int root_fd, std::vector<std::string> dir, std::string_view target,
                                  int64_t* budget) {
-  std::deque<std::string> todo;
-  for (std::string& part : SplitPath(target)) todo.push_back(std::move(part));
+  std::deque<std::string> pending;
+  for (std::string& part : SplitPath(target)) pending.push_back(std::move(part));
   bool on_disk = true;
   int hops = 0;
-  while (!todo.empty()) {
-    std::string part = std::move(todo.front());
-    todo.pop_front();
+  while (!pending.empty()) {
+    std::string part = std::move(pending.front());
+    pending.pop_front();
     if (part == "..") {
       if (dir.empty()) return Resolution::kEscapes;
       dir.pop_back();
@@ -268,7 +268,7 @@ Result<Resolution> ResolveInTree(int root_fd, std::vector<std::string> dir, std:
     link.resize(static_cast<size_t>(n));
     if (link.empty() || link.front() == '/') return Resolution::kEscapes;
     std::vector<std::string> link_parts = SplitPath(link);
-    todo.insert(todo.begin(), link_parts.begin(), link_parts.end());
+    pending.insert(pending.begin(), link_parts.begin(), link_parts.end());
   }
   return Resolution::kInside;
 }
