@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "api/arn.h"
+#include "api/paging.h"
 #include "api/render.h"
 #include "api/validation.h"
 #include "common/blocking.h"
@@ -33,7 +34,6 @@ constexpr std::uint64_t kAsyncPayloadLimit = 1048576;   // 1 MB, Event
 constexpr std::uint64_t kControlBodyLimit = 70167211;   // CreateFunction, as Lambda
 constexpr std::size_t kClientContextLimit = 3583;
 constexpr std::size_t kParseOnLoopLimit = 64 * 1024;  // larger JSON is parsed off the loop
-constexpr int kListPageMax = 50;
 
 bool IsInvokePath(std::string_view target) {
   auto q = target.find('?');
@@ -351,27 +351,10 @@ asio::awaitable<http::Response> LambdaApi::GetFunction(Request& req, const std::
 asio::awaitable<http::Response> LambdaApi::ListFunctions(Request& req, const std::string& rid,
                                                          const std::string& marker,
                                                          const std::string& max_items) {
-  int max = kListPageMax;
-  if (!max_items.empty()) {
-    int v = 0;
-    auto [p, ec] = std::from_chars(max_items.data(), max_items.data() + max_items.size(), v);
-    if (ec != std::errc() || p != max_items.data() + max_items.size() || v < 1 || v > 10000) {
-      co_return Error(
-          req, rid,
-          Status::Validation(fmt::format(
-              "1 validation error detected: Value '{}' at 'maxItems' failed to satisfy constraint: "
-              "Member must have value between 1 and 10000",
-              max_items)));
-    }
-    max = std::min(v, kListPageMax);
-  }
+  int max = 0;
   std::string after;
-  if (!marker.empty()) {
-    auto decoded = Base64Decode(marker);
-    if (!decoded || decoded->empty())
-      co_return Error(req, rid, Status::InvalidArgument("Invalid Marker: " + marker));
-    after = *decoded;
-  }
+  if (Status st = ParsePaging(max_items, marker, &max, &after); !st.ok())
+    co_return Error(req, rid, st);
   store::MetadataStore* store = ctx_.store;
   auto list = [store, after, max]() { return store->ListFunctions(after, max + 1); };
   auto page = co_await RunBlocking(*ctx_.workers, std::move(list));

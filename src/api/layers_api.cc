@@ -12,6 +12,7 @@
 
 #include "api/constraint.h"
 #include "api/lambda_api.h"
+#include "api/paging.h"
 #include "api/render.h"
 #include "api/validation.h"
 #include "artifacts/opt_assembly.h"
@@ -473,10 +474,9 @@ asio::awaitable<http::Response> LambdaApi::ListLayers(Request& req, const std::s
   if (!max) co_return Error(req, rid, max.error());
   std::string after;
   if (!marker.empty()) {
-    auto decoded = Base64Decode(marker);
-    if (!decoded || decoded->empty())
-      co_return Error(req, rid, Status::InvalidArgument("Invalid Marker: " + marker));
-    after = *decoded;
+    auto key = DecodeMarker(marker);
+    if (!key) co_return Error(req, rid, key.error());
+    after = std::move(*key);
   }
   store::MetadataStore* store = ctx_.store;
   auto list = [store]() { return store->ListAllLayerVersions(); };

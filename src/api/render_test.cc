@@ -224,3 +224,30 @@ TEST(ToApiErrorTest, OkStatusIsAServiceError) {
 
 }  // namespace
 }  // namespace hearth::api
+
+#include "api/paging.h"
+
+namespace hearth::api {
+namespace {
+
+TEST(PagingTest, MaxItemsAndMarker) {
+  int max = 0;
+  std::string after = "stale";
+  ASSERT_TRUE(ParsePaging("", "", &max, &after).ok());
+  EXPECT_EQ(max, kPageMax);
+  EXPECT_EQ(after, "");
+  ASSERT_TRUE(ParsePaging("7", "Zm9v", &max, &after).ok());  // base64("foo")
+  EXPECT_EQ(max, 7);
+  EXPECT_EQ(after, "foo");
+  ASSERT_TRUE(ParsePaging("10000", "", &max, &after).ok());
+  EXPECT_EQ(max, kPageMax);  // a page never holds more than 50
+  EXPECT_EQ(ParsePaging("0", "", &max, &after).code(), StatusCode::kValidation);
+  EXPECT_EQ(ParsePaging("10001", "", &max, &after).code(), StatusCode::kValidation);
+  EXPECT_EQ(ParsePaging("5x", "", &max, &after).code(), StatusCode::kValidation);
+  Status bad = ParsePaging("5", "!!", &max, &after);
+  EXPECT_EQ(bad.code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(bad.message(), "Invalid Marker: !!");
+}
+
+}  // namespace
+}  // namespace hearth::api

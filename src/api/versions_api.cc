@@ -9,6 +9,7 @@
 
 #include "api/aliases.h"
 #include "api/arn.h"
+#include "api/paging.h"
 #include "api/lambda_api.h"
 #include "api/render.h"
 #include "common/blocking.h"
@@ -23,7 +24,6 @@ namespace bhttp = boost::beast::http;
 
 namespace {
 
-constexpr int kPageMax = 50;
 
 Status RevisionMismatch() {
   return Status::FailedPrecondition(
@@ -32,28 +32,6 @@ Status RevisionMismatch() {
 }
 
 // MaxItems (1-10000; a page holds at most 50) and an opaque Marker (base64 of the last key).
-Status ParsePaging(const std::string& max_items, const std::string& marker, int* max,
-                   std::string* after) {
-  *max = kPageMax;
-  if (!max_items.empty()) {
-    int v = 0;
-    auto [p, ec] = std::from_chars(max_items.data(), max_items.data() + max_items.size(), v);
-    if (ec != std::errc() || p != max_items.data() + max_items.size() || v < 1 || v > 10000) {
-      return Status::Validation(fmt::format(
-          "1 validation error detected: Value '{}' at 'maxItems' failed to satisfy constraint: "
-          "Member must have value between 1 and 10000",
-          max_items));
-    }
-    *max = std::min(v, kPageMax);
-  }
-  after->clear();
-  if (!marker.empty()) {
-    auto decoded = Base64Decode(marker);
-    if (!decoded || decoded->empty()) return Status::InvalidArgument("Invalid Marker: " + marker);
-    *after = *decoded;
-  }
-  return Status::Ok();
-}
 
 // Whether publishing `latest` would snapshot anything new compared with `version`: code and
 // configuration, ignoring what differs between any two snapshots (number, revision, timestamps,
