@@ -3,7 +3,10 @@
 //
 //   process  the plain launcher (sandbox::NewProcessLauncher): a child process, no isolation
 //   sandbox  the full sandbox (sandbox::NewSandboxLauncher): namespaces, pivot_root rootfs, fresh
-//            cgroup with limits, ext4 /tmp on a loop device, uid 993, no caps, seccomp
+//            cgroup with limits, ext4 /tmp on a loop device, uid 993, no caps, seccomp; a launch
+//            claims a blank sandbox made ahead of need (SandboxOptions::blank_pool, default 3)
+//   sandbox-nopool  the same with blank_pool = 0: every launch makes its blank sandbox on the spot
+//            (namespaces, cgroup, base mounts, pivot_root on the cold path; /tmp and netns pools on)
 //   bwrap    Debian's bubblewrap with a comparable layout: pid/ipc/uts/net/cgroup/user namespaces,
 //            ro /usr (+ merged-/usr links), the sandbox's generated /etc ro, the code at /var/task
 //            ro, /proc, /dev, a tmpfs /tmp, uid 993, no capabilities (no cgroup, no seccomp, no
@@ -16,7 +19,7 @@
 // Needs root for the sandbox and bwrap variants (they are skipped otherwise, with the reason).
 //
 //   cold_start_bench [--n 200] [--warmup 10] [--bootstrap PATH] [--bwrap PATH] [--json FILE]
-//                    [--only process,sandbox,bwrap]
+//                    [--only process,sandbox,sandbox-nopool,bwrap]
 
 #include <fcntl.h>
 #include <poll.h>
@@ -180,14 +183,14 @@ std::string FindOnPath(const std::string& name) {
 void Usage() {
   std::fprintf(stderr,
                "usage: cold_start_bench [--n N] [--warmup N] [--bootstrap PATH] [--bwrap PATH] [--json FILE]\n"
-               "                        [--only process,sandbox,bwrap]\n");
+               "                        [--only process,sandbox,sandbox-nopool,bwrap]\n");
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   int n = 200, warmup = 10;
-  std::string bootstrap, bwrap, json_path, only = "process,sandbox,bwrap";
+  std::string bootstrap, bwrap, json_path, only = "process,sandbox,sandbox-nopool,bwrap";
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> std::string {
@@ -238,7 +241,7 @@ int main(int argc, char** argv) {
   };
   std::vector<Variant> variants;
   std::vector<std::string> skipped;
-  hearth::sandbox::LauncherPtr process, sandbox;
+  hearth::sandbox::LauncherPtr process, sandbox, sandbox_nopool;
   if (wanted("process")) {
     process = hearth::sandbox::NewProcessLauncher(dir / "run");
     variants.push_back({"process", [&](int i, Sample* s) { return MeasureLauncher(*process, code, i, s); }});
@@ -250,6 +253,16 @@ int main(int argc, char** argv) {
       variants.push_back({"sandbox", [&](int i, Sample* s) { return MeasureLauncher(*sandbox, code, i, s); }});
     } else {
       skipped.push_back("sandbox: " + sbx.error().message());
+    }
+  }
+  if (wanted("sandbox-nopool")) {
+    auto sbx = hearth::sandbox::NewSandboxLauncher({.state_dir = dir / "sandbox-nopool", .blank_pool = 0});
+    if (sbx) {
+      sandbox_nopool = std::move(*sbx);
+      variants.push_back(
+          {"sandbox-nopool", [&](int i, Sample* s) { return MeasureLauncher(*sandbox_nopool, code, i, s); }});
+    } else {
+      skipped.push_back("sandbox-nopool: " + sbx.error().message());
     }
   }
   if (wanted("bwrap")) {
@@ -289,14 +302,14 @@ int main(int argc, char** argv) {
 
   std::printf("cold start, n = %d per variant (after %d warm-up rounds), bootstrap = static 'ready' + exit\n", n,
               warmup);
-  std::printf("%-8s %9s %9s %9s %9s | %9s %9s %9s | %s\n", "variant", "ready p50", "p90", "p99", "max", "cycle p50",
+  std::printf("%-14s %9s %9s %9s %9s | %9s %9s %9s | %s\n", "variant", "ready p50", "p90", "p99", "max", "cycle p50",
               "p99", "max", "failures");
   std::string json = "{";
   bool first = true;
   for (auto& v : variants) {
     Stats& st = stats[v.name];
     auto mx = [](const std::vector<double>& x) { return x.empty() ? NAN : *std::max_element(x.begin(), x.end()); };
-    std::printf("%-8s %9.2f %9.2f %9.2f %9.2f | %9.2f %9.2f %9.2f | %d%s%s\n", v.name.c_str(),
+    std::printf("%-14s %9.2f %9.2f %9.2f %9.2f | %9.2f %9.2f %9.2f | %d%s%s\n", v.name.c_str(),
                 Percentile(st.ready, 0.5), Percentile(st.ready, 0.9), Percentile(st.ready, 0.99), mx(st.ready),
                 Percentile(st.cycle, 0.5), Percentile(st.cycle, 0.99), mx(st.cycle), st.failures,
                 st.failures ? " first: " : "", st.first_error.c_str());
@@ -315,6 +328,7 @@ int main(int argc, char** argv) {
 
   process.reset();
   sandbox.reset();
+  sandbox_nopool.reset();
   fs::remove_all(dir, ec);
   int failures = 0;
   for (auto& [_, st] : stats) failures += st.failures;

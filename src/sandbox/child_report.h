@@ -18,6 +18,7 @@ enum class ChildStep : int32_t {
   kReady = 0,        // the bootstrap was executed; value = its pid inside the sandbox
   kExited = 1,       // the bootstrap exited; value = its wait status
   kListener = 2,     // carries the Runtime API listening socket (SCM_RIGHTS)
+  kBlank = 3,        // a blank sandbox is made and waits for its claim
   kCgroup = 10,
   kSignals,
   kFds,
@@ -30,6 +31,7 @@ enum class ChildStep : int32_t {
   kSeccomp,
   kFork,
   kExec,
+  kClaim,            // receiving or decoding the claim
 };
 
 const char* ChildStepName(ChildStep step);

@@ -61,6 +61,11 @@ class Process {
   // at least a full vCPU and lowers the CPU quota to the memory-proportional share here; the
   // plain process launcher has no CPU limit (no-op).
   virtual void EndInit() {}
+  // Freezes (true) or thaws (false) every process of the environment; a frozen environment uses
+  // no CPU until thawed. Asynchronous (the kernel stops the processes shortly after) and cheap
+  // (one write to the cgroup's freeze file). Signal() thaws first. False when this launcher cannot
+  // freeze (the plain process launcher, or a host without a freezer).
+  virtual bool SetFrozen(bool /*frozen*/) { return false; }
 };
 
 using ProcessPtr = std::unique_ptr<Process>;

@@ -32,6 +32,13 @@ const char* MountKindName(MountKind kind) {
 }
 
 MountSpec BuildRootfsSpec(const RootfsInputs& in) {
+  MountSpec s = BuildBaseRootfsSpec(in);
+  MountSpec f = BuildFunctionRootfsSpec(in);
+  s.insert(s.end(), std::make_move_iterator(f.begin()), std::make_move_iterator(f.end()));
+  return s;
+}
+
+MountSpec BuildBaseRootfsSpec(const RootfsInputs& in) {
   MountSpec s;
   auto mkdir = [&](std::string t, mode_t mode = 0755) {
     s.push_back({.kind = MountKind::kMkdir, .target = std::move(t), .mode = mode});
@@ -62,13 +69,8 @@ MountSpec BuildRootfsSpec(const RootfsInputs& in) {
   }
   mkdir("/var");
   mkdir("/var/task");
-  bind(in.code_dir.string(), "/var/task");
-  if (!in.runtime_dir.empty()) {
-    mkdir("/var/runtime");
-    bind(in.runtime_dir.string(), "/var/runtime");
-  }
+  mkdir("/var/runtime");  // always there (as in Lambda); empty unless a managed runtime is attached
   mkdir("/opt");
-  if (!in.opt_dir.empty()) bind(in.opt_dir.string(), "/opt");
   mkdir("/proc");
   s.push_back({.kind = MountKind::kProc, .target = "/proc"});
   mkdir("/dev");
@@ -89,6 +91,22 @@ MountSpec BuildRootfsSpec(const RootfsInputs& in) {
   s.push_back({.kind = MountKind::kSymlink, .source = "/proc/self/fd/2", .target = "/dev/stderr"});
   s.push_back({.kind = MountKind::kRemountRo, .target = "/dev"});
   mkdir("/tmp");
+  return s;
+}
+
+MountSpec BuildFunctionRootfsSpec(const RootfsInputs& in) {
+  MountSpec s;
+  auto bind = [&](std::string src, std::string t) {
+    s.push_back({.kind = MountKind::kBindRo, .source = std::move(src), .target = std::move(t)});
+  };
+  // A detached read-only clone (CloneReadOnlyMount) is attached; a path is bound.
+  auto place = [&](int fd, const std::filesystem::path& dir, const char* target) {
+    if (fd >= 0) s.push_back({.kind = MountKind::kAttachMount, .target = target, .fd = fd});
+    else if (!dir.empty()) bind(dir.string(), target);
+  };
+  place(in.code_mount_fd, in.code_dir, "/var/task");
+  place(in.runtime_mount_fd, in.runtime_dir, "/var/runtime");
+  place(in.opt_mount_fd, in.opt_dir, "/opt");
   if (in.tmp_mount_fd >= 0) {
     // Made ahead of need by the launcher's pool: mode 1777, nosuid, nodev already set.
     s.push_back({.kind = MountKind::kAttachMount, .target = "/tmp", .fd = in.tmp_mount_fd});
@@ -227,13 +245,18 @@ std::unique_ptr<MountPlan> PrepareMountPlan(const MountSpec& spec, const std::st
 // ---- child side: async-signal-safe from here on ----
 
 bool ExecuteMountPlan(const MountPlan& plan, int* err, const char** what, const char** path) {
-  constexpr unsigned long kSafe = MS_NOSUID | MS_NODEV;
   // Nothing may propagate back to the host.
   if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
     *err = errno, *what = "make / rprivate", *path = "/";
     return false;
   }
-  for (const MountPlan::Op& op : plan.ops) {
+  return ExecuteMountOps(plan.ops.data(), plan.ops.size(), err, what, path);
+}
+
+bool ExecuteMountOps(const MountPlan::Op* ops, size_t n, int* err, const char** what, const char** path) {
+  constexpr unsigned long kSafe = MS_NOSUID | MS_NODEV;
+  for (size_t i = 0; i < n; ++i) {
+    const MountPlan::Op& op = ops[i];
     int rc = 0;
     *path = op.display;
     switch (op.kind) {
@@ -294,6 +317,16 @@ bool ExecuteMountPlan(const MountPlan& plan, int* err, const char** what, const 
     }
   }
   return true;
+}
+
+Result<UniqueFd> CloneReadOnlyMount(const std::filesystem::path& dir) {
+  UniqueFd fd(static_cast<int>(::syscall(SYS_open_tree, AT_FDCWD, dir.c_str(), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC)));
+  if (!fd.valid()) return std::unexpected(PosixError(fmt::format("open_tree(OPEN_TREE_CLONE) '{}'", dir.string()), errno));
+  mount_attr attr{};
+  attr.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
+  if (::syscall(SYS_mount_setattr, fd.get(), "", AT_EMPTY_PATH, &attr, sizeof attr) != 0)
+    return std::unexpected(PosixError(fmt::format("mount_setattr(read-only) '{}'", dir.string()), errno));
+  return fd;
 }
 
 bool EnterNewRoot(const char* new_root, const char* workdir, int* err, const char** what) {

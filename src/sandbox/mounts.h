@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "common/unique_fd.h"
 
 namespace hearth::sandbox {
 
@@ -54,6 +55,11 @@ struct RootfsInputs {
   std::filesystem::path code_dir;          // /var/task
   std::filesystem::path opt_dir;           // /opt (assembled layers); empty: an empty /opt
   std::filesystem::path runtime_dir;       // /var/runtime (a managed runtime); empty: none
+  // Detached read-only clones of code_dir, runtime_dir, opt_dir (CloneReadOnlyMount), attached
+  // instead of bound: a claimed blank sandbox has left the host's tree already. -1: bind the path.
+  int code_mount_fd = -1;
+  int runtime_mount_fd = -1;
+  int opt_mount_fd = -1;
   int tmp_mount_fd = -1;                   // a ready /tmp as a detached mount (fsmount fd), or:
   std::string tmp_device;                  // block device holding /tmp (ext4), or empty:
   std::string tmp_tmpfs_options;           //   then a tmpfs with these options
@@ -61,7 +67,13 @@ struct RootfsInputs {
 
 // Read-only root: /usr (+ merged-/usr links), /etc (generated + host ssl, alternatives,
 // ld.so.cache), /var/task, /opt (empty), /proc, minimal /dev, writable /tmp.
+// = BuildBaseRootfsSpec(in) followed by BuildFunctionRootfsSpec(in).
 MountSpec BuildRootfsSpec(const RootfsInputs& in);
+// The part that is the same for every function (uses host_root and etc_dir only): done by a
+// blank sandbox ahead of need. Ends with the mount points /var/task, /opt and /tmp created.
+MountSpec BuildBaseRootfsSpec(const RootfsInputs& in);
+// The part that depends on the function: the code at /var/task, /var/runtime, /opt, /tmp.
+MountSpec BuildFunctionRootfsSpec(const RootfsInputs& in);
 
 // Checks the spec before anything runs: "/" first and a tmpfs; absolute, normalized targets with
 // no ".." and no duplicates; every target's parent created earlier; bind sources that exist.
@@ -87,11 +99,18 @@ struct MountPlan {
   std::vector<Op> ops;
 };
 
+// Parent side: a detached read-only (nosuid, nodev) clone of the mount of `dir` (open_tree with
+// OPEN_TREE_CLONE, mount_setattr): in no mount table until a sandbox attaches it (kAttachMount).
+Result<UniqueFd> CloneReadOnlyMount(const std::filesystem::path& dir);
+
 // Precondition: ValidateMountSpec(spec) is ok.
 std::unique_ptr<MountPlan> PrepareMountPlan(const MountSpec& spec, const std::string& new_root);
 
 // Child side (async-signal-safe). On failure returns false and fills *err, *what, *path.
+// Makes "/" recursively private first, then runs the ops.
 bool ExecuteMountPlan(const MountPlan& plan, int* err, const char** what, const char** path);
+// Runs `n` ops (no propagation change): the function part of a claimed blank sandbox.
+bool ExecuteMountOps(const MountPlan::Op* ops, size_t n, int* err, const char** what, const char** path);
 // chdir(new_root), pivot_root(".", "."), detach the old root, remount "/" read-only, chdir(workdir).
 bool EnterNewRoot(const char* new_root, const char* workdir, int* err, const char** what);
 

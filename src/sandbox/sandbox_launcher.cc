@@ -7,6 +7,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -14,20 +15,29 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
 #include <cstring>
 #include <fstream>
 #include <functional>
+#include <tuple>
 
 #include <fmt/format.h>
 
+#include "common/encoding.h"
 #include "sandbox/cgroups.h"
 #include "sandbox/child_report.h"
+#include "sandbox/claim.h"
 #include "sandbox/identity.h"
 #include "sandbox/mounts.h"
 #include "sandbox/net.h"
 #include "sandbox/seccomp_policy.h"
 #include "sandbox/slirp.h"
+#include "sandbox/spawner.h"
 #include "sandbox/tmp_storage.h"
 
 namespace hearth::sandbox {
@@ -39,6 +49,8 @@ const char* ChildStepName(ChildStep step) {
     case ChildStep::kReady: return "ready";
     case ChildStep::kExited: return "exited";
     case ChildStep::kListener: return "listener";
+    case ChildStep::kBlank: return "blank";
+    case ChildStep::kClaim: return "claim";
     case ChildStep::kCgroup: return "cgroup";
     case ChildStep::kSignals: return "signals";
     case ChildStep::kFds: return "fds";
@@ -60,26 +72,34 @@ namespace {
 constexpr const char* kTaskRoot = "/var/task";
 constexpr int kSetupTimeoutMs = 10000;
 constexpr size_t kBootStackBytes = 64 << 10;
+constexpr auto kRefillDelay = std::chrono::milliseconds(5);
 
-// Everything the child needs, prepared before clone(): the child only reads it.
-struct ChildArgs {
-  int sock = -1;
-  int netns_fd = -1;  // a pooled netns to enter (lo up, listener already made), or -1: own netns
-  int out_w = -1, err_w = -1;
-  std::vector<int> keep_fds;  // sorted
-  std::vector<int> procs_fds;
-  const MountPlan* plan = nullptr;
-  const char* exec_path = nullptr;
-  std::vector<char*> argv, envp;
+// Fixed when the launcher starts, before the spawner is forked: the spawner and every sandbox it
+// clones see their own copy of it (and of what it points to).
+struct BlankSetup {
+  const MountPlan* base_plan = nullptr;  // the root's common part (BuildBaseRootfsSpec)
   const sock_fprog* seccomp = nullptr;
-  void* boot_stack_top = nullptr;  // for the bootstrap's CLONE_VM clone (16-byte aligned)
   uid_t uid = 0;
   gid_t gid = 0;
 };
 
-// ---- the child: async-signal-safe only (no allocation, no locks, no exceptions) ----
+// The spawn request's payload: which of its fds are what. The fds are, in order: the handshake
+// socket, stdout and stderr write ends, the pooled netns (if has_netns), the cgroup.procs files.
+struct BlankPayload {
+  int32_t has_netns;
+  int32_t n_procs;
+};
+
+// ---- the sandbox's init: async-signal-safe only (no allocation, no locks, no exceptions) ----
+//
+// It is a clone() of the spawner (single-threaded), so this is a discipline rather than a
+// necessity, kept so the same code stays correct if it is ever cloned from a threaded process.
 
 volatile sig_atomic_t g_forward_ready = 0;
+// Per process (each sandbox has its own copy): the bootstrap's stack until execve, the claim.
+alignas(16) char g_boot_stack[kBootStackBytes];
+alignas(8) char g_claim_buf[kClaimMaxBytes];
+DecodedClaim g_claim;
 
 void ForwardSignal(int sig) {
   // From pid 1, kill(-1) reaches every other process of the sandbox.
@@ -87,17 +107,17 @@ void ForwardSignal(int sig) {
 }
 
 struct BootArgs {
-  const ChildArgs* a;
+  const DecodedClaim* claim;
+  int out_w, err_w;
   volatile int exec_err;  // written by the bootstrap (shared memory) if execve fails
 };
 
 // Runs in the bootstrap (CLONE_VM | CLONE_VFORK) until execve: the init's memory, our own stack.
 int BootMain(void* p) {
   auto* b = static_cast<BootArgs*>(p);
-  const ChildArgs& a = *b->a;
   ::setsid();
   int null = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-  if (null < 0 || ::dup2(null, 0) < 0 || ::dup2(a.out_w, 1) < 0 || ::dup2(a.err_w, 2) < 0) {
+  if (null < 0 || ::dup2(null, 0) < 0 || ::dup2(b->out_w, 1) < 0 || ::dup2(b->err_w, 2) < 0) {
     b->exec_err = errno;
     ::_exit(127);
   }
@@ -109,20 +129,56 @@ int BootMain(void* p) {
   sigset_t none;
   sigemptyset(&none);
   ::sigprocmask(SIG_SETMASK, &none, nullptr);
-  ::execve(a.exec_path, a.argv.data(), a.envp.data());
+  ::execve(b->claim->exec_path, b->claim->argv, b->claim->envp);
   b->exec_err = errno ? errno : ENOEXEC;
   ::_exit(127);
 }
 
-[[noreturn]] void ChildFail(const ChildArgs& a, ChildStep step, int err, const char* what, const char* path = nullptr) {
-  child::Report(a.sock, step, err, what, path);
+[[noreturn]] void ChildFail(int sock, ChildStep step, int err, const char* what, const char* path = nullptr) {
+  child::Report(sock, step, err, what, path);
   ::_exit(127);
 }
 
-[[noreturn]] void RunChild(const ChildArgs& a) {
-  // Dies with the thread that launched it (the daemon's worker): no orphaned sandboxes.
+// Receives the claim into g_claim_buf and the mount fds beside it. Bytes, 0 on EOF, -errno.
+ssize_t ReceiveClaim(int sock, int* fds, int* nfds) {
+  iovec iov{g_claim_buf, sizeof g_claim_buf};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kClaimMaxFds)] = {};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  ssize_t n;
+  do {
+    n = ::recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) return -errno;
+  *nfds = 0;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    int k = static_cast<int>((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+    for (int i = 0; i < k && *nfds < kClaimMaxFds; ++i) __builtin_memcpy(&fds[(*nfds)++], CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+  }
+  if (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) return -EMSGSIZE;
+  return n;
+}
+
+[[noreturn]] void RunClaimed(const BlankSetup& setup, int sock, int out_w, int err_w);
+
+// Phase 1, ahead of need: everything that does not depend on the function. The spawner's clone3
+// made the mount, pid, ipc and uts namespaces (and net, without a pooled one); this is pid 1.
+[[noreturn]] void RunBlank(const int* fds, int nfds, const unsigned char* payload_bytes, void* arg) {
+  const BlankSetup& setup = *static_cast<const BlankSetup*>(arg);
+  BlankPayload payload;
+  __builtin_memcpy(&payload, payload_bytes, sizeof payload);
+  const int sock = fds[0], out_w = fds[1], err_w = fds[2];
+  const int netns = payload.has_netns ? fds[3] : -1;
+  const int* procs = fds + 3 + (payload.has_netns ? 1 : 0);
+  if (nfds != 3 + (payload.has_netns ? 1 : 0) + payload.n_procs) ::_exit(127);
+
+  // Dies with the daemon (CLONE_PARENT made it the daemon's child): no orphaned sandboxes.
   ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-  // The daemon's handlers and ignored signals (SIGPIPE) must not leak into the sandbox.
+  ::prctl(PR_SET_NAME, "hearth-init", 0, 0, 0);
   struct sigaction dfl {};
   dfl.sa_handler = SIG_DFL;
   for (int sig = 1; sig < NSIG; ++sig) {
@@ -132,88 +188,121 @@ int BootMain(void* p) {
   sigemptyset(&none);
   ::sigprocmask(SIG_SETMASK, &none, nullptr);
 
-  // Close every daemon fd except ours (other environments' pipes must see EOF without us).
+  // Close every fd but ours (the spawner holds only its socket; be sure anyway).
   {
+    int keep[kSpawnMaxFds];
+    int n = 0;
+    for (int i = 0; i < nfds; ++i) {
+      int fd = fds[i], j = n++;
+      while (j > 0 && keep[j - 1] > fd) keep[j] = keep[j - 1], --j;
+      keep[j] = fd;
+    }
     int prev = 2;
-    for (int fd : a.keep_fds) {
-      if (fd > prev + 1) ::syscall(SYS_close_range, prev + 1, fd - 1, 0);
-      prev = fd;
+    for (int i = 0; i < n; ++i) {
+      if (keep[i] > prev + 1) ::syscall(SYS_close_range, prev + 1, keep[i] - 1, 0);
+      prev = keep[i];
     }
     ::syscall(SYS_close_range, prev + 1, ~0U, 0);
   }
 
   // Join the environment's cgroups ("0" = this process), then make them our cgroup root.
-  for (int fd : a.procs_fds) {
-    if (::write(fd, "0", 1) != 1) ChildFail(a, ChildStep::kCgroup, errno, "join cgroup (write cgroup.procs)");
-    ::close(fd);
+  for (int i = 0; i < payload.n_procs; ++i) {
+    if (::write(procs[i], "0", 1) != 1) ChildFail(sock, ChildStep::kCgroup, errno, "join cgroup (write cgroup.procs)");
+    ::close(procs[i]);
   }
-  if (::unshare(CLONE_NEWCGROUP) != 0) ChildFail(a, ChildStep::kCgroup, errno, "unshare(CLONE_NEWCGROUP)");
+  if (::unshare(CLONE_NEWCGROUP) != 0) ChildFail(sock, ChildStep::kCgroup, errno, "unshare(CLONE_NEWCGROUP)");
 
   // Network: enter the pooled netns (the daemon already holds its listener), or, in the fresh one
   // clone() made: lo up, the Runtime API listener on 127.0.0.1:9001, handed to the daemon.
   const char* what = "";
-  if (a.netns_fd >= 0) {
-    if (::setns(a.netns_fd, CLONE_NEWNET) != 0) ChildFail(a, ChildStep::kNetwork, errno, "setns(pooled netns)");
-    ::close(a.netns_fd);
+  if (netns >= 0) {
+    if (::setns(netns, CLONE_NEWNET) != 0) ChildFail(sock, ChildStep::kNetwork, errno, "setns(pooled netns)");
+    ::close(netns);
   } else {
-    if (int e = BringLoopbackUp(&what); e != 0) ChildFail(a, ChildStep::kNetwork, e, what);
+    if (int e = BringLoopbackUp(&what); e != 0) ChildFail(sock, ChildStep::kNetwork, e, what);
     int listener = ListenRuntimeApi(&what);
-    if (listener < 0) ChildFail(a, ChildStep::kNetwork, -listener, what);
+    if (listener < 0) ChildFail(sock, ChildStep::kNetwork, -listener, what);
     ChildRecord r;
     r.step = ChildStep::kListener;
-    if (int e = SendRecordWithFd(a.sock, r, listener); e != 0) ChildFail(a, ChildStep::kNetwork, e, "send listener");
+    if (int e = SendRecordWithFd(sock, r, listener); e != 0) ChildFail(sock, ChildStep::kNetwork, e, "send listener");
     ::close(listener);
   }
 
-  if (::sethostname("sandbox", 7) != 0) ChildFail(a, ChildStep::kHostname, errno, "sethostname");
-  if (::setdomainname("localdomain", 11) != 0) ChildFail(a, ChildStep::kHostname, errno, "setdomainname");
+  if (::sethostname("sandbox", 7) != 0) ChildFail(sock, ChildStep::kHostname, errno, "sethostname");
+  if (::setdomainname("localdomain", 11) != 0) ChildFail(sock, ChildStep::kHostname, errno, "setdomainname");
 
-  // Filesystem.
+  // The common part of the root (/usr, /etc, /proc, /dev, empty mount points for the function),
+  // then pivot_root into it, the host's tree detached and "/" read-only: the mount syscalls that
+  // wait for RCU grace periods (tens of ms on a loaded host) happen here, off the cold path.
   {
     int err = 0;
     const char* path = "";
-    if (!ExecuteMountPlan(*a.plan, &err, &what, &path)) ChildFail(a, ChildStep::kMount, err, what, path);
-    if (!EnterNewRoot(a.plan->new_root.c_str(), kTaskRoot, &err, &what))
-      ChildFail(a, ChildStep::kPivotRoot, err, what);
+    if (!ExecuteMountPlan(*setup.base_plan, &err, &what, &path)) ChildFail(sock, ChildStep::kMount, err, what, path);
+    if (!EnterNewRoot(setup.base_plan->new_root.c_str(), "/", &err, &what))
+      ChildFail(sock, ChildStep::kPivotRoot, err, what);
   }
+  if (int e = ApplyRlimits(&what); e != 0) ChildFail(sock, ChildStep::kRlimit, e, what);
 
-  if (int e = ApplyRlimits(&what); e != 0) ChildFail(a, ChildStep::kRlimit, e, what);
+  child::Report(sock, ChildStep::kBlank, 0, "");
+  RunClaimed(setup, sock, out_w, err_w);
+}
+
+// Phase 2, on the cold path: the function's mounts, the final root, the identity, seccomp, and
+// the bootstrap; then the init's reaping loop.
+[[noreturn]] void RunClaimed(const BlankSetup& setup, int sock, int out_w, int err_w) {
+  int mount_fds[kClaimMaxFds];
+  int n_mount_fds = 0;
+  ssize_t n = ReceiveClaim(sock, mount_fds, &n_mount_fds);
+  if (n == 0) ::_exit(0);  // retired unclaimed (or the daemon is gone)
+  if (n < 0) ChildFail(sock, ChildStep::kClaim, static_cast<int>(-n), "receive the claim");
+  const char* what = "";
+  if (!DecodeClaim(g_claim_buf, static_cast<size_t>(n), mount_fds, n_mount_fds, &g_claim, &what))
+    ChildFail(sock, ChildStep::kClaim, EINVAL, what);
+  // Made at the spawner's low priority; the function runs at the normal one.
+  if (::setpriority(PRIO_PROCESS, 0, 0) != 0) ChildFail(sock, ChildStep::kClaim, errno, "setpriority 0");
+
+  {
+    int err = 0;
+    const char* path = "";
+    // Detached mounts (the code, runtime, layers, /tmp) attached on the mount points.
+    if (!ExecuteMountOps(g_claim.ops, g_claim.n_ops, &err, &what, &path))
+      ChildFail(sock, ChildStep::kMount, err, what, path);
+    if (::chdir(kTaskRoot) != 0) ChildFail(sock, ChildStep::kPivotRoot, errno, "chdir", kTaskRoot);
+  }
 
   struct sigaction fwd {};
   fwd.sa_handler = ForwardSignal;
   fwd.sa_flags = SA_RESTART;
   for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2}) ::sigaction(sig, &fwd, nullptr);
 
-  if (int e = DropIdentity(a.uid, a.gid, &what); e != 0) ChildFail(a, ChildStep::kIdentity, e, what);
+  if (int e = DropIdentity(setup.uid, setup.gid, &what); e != 0) ChildFail(sock, ChildStep::kIdentity, e, what);
   // The kernel clears the parent-death signal when credentials change: set it again.
   ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
   // Seccomp last: from here on, only what the bootstrap may do.
-  if (int e = LoadSeccompPolicy(a.seccomp); e != 0) ChildFail(a, ChildStep::kSeccomp, e, "seccomp(SET_MODE_FILTER)");
+  if (int e = LoadSeccompPolicy(setup.seccomp); e != 0) ChildFail(sock, ChildStep::kSeccomp, e, "seccomp(SET_MODE_FILTER)");
 
-  // The bootstrap: clone(CLONE_VM | CLONE_VFORK) on a stack the parent allocated, as posix_spawn
-  // does: no copy of the init's address space (which is a copy of the whole daemon's), and the
-  // init resumes only once the bootstrap has executed or failed to (its errno is then in
-  // boot.exec_err, shared memory). Not fork(): glibc's atfork handlers may wait for locks held by
-  // the daemon's other threads at the time of our clone(). Every signal is blocked across the
-  // clone, so no handler of the init runs on the bootstrap's stack before execve.
-  BootArgs boot_args{&a, 0};
+  // The bootstrap: clone(CLONE_VM | CLONE_VFORK) on our own stack block, as posix_spawn does: no
+  // copy of the init's address space, and the init resumes only once the bootstrap has executed or
+  // failed to (its errno is then in boot.exec_err, shared memory). Every signal is blocked across
+  // the clone, so no handler of the init runs on the bootstrap's stack before execve.
+  BootArgs boot_args{&g_claim, out_w, err_w, 0};
   sigset_t all, old;
   sigfillset(&all);
   ::sigprocmask(SIG_SETMASK, &all, &old);
-  pid_t boot = ::clone(BootMain, a.boot_stack_top, CLONE_VM | CLONE_VFORK | SIGCHLD, &boot_args);
+  pid_t boot = ::clone(BootMain, g_boot_stack + sizeof g_boot_stack, CLONE_VM | CLONE_VFORK | SIGCHLD, &boot_args);
   int clone_err = errno;
   ::sigprocmask(SIG_SETMASK, &old, nullptr);
-  if (boot < 0) ChildFail(a, ChildStep::kFork, clone_err, "clone bootstrap");
+  if (boot < 0) ChildFail(sock, ChildStep::kFork, clone_err, "clone bootstrap");
   g_forward_ready = 1;
-  ::close(a.out_w);
-  ::close(a.err_w);
+  ::close(out_w);
+  ::close(err_w);
   if (boot_args.exec_err != 0) {
     int st;
     while (::waitpid(boot, &st, 0) < 0 && errno == EINTR) {
     }
-    ChildFail(a, ChildStep::kExec, boot_args.exec_err, "execve", a.exec_path);
+    ChildFail(sock, ChildStep::kExec, boot_args.exec_err, "execve", g_claim.exec_path);
   }
-  child::Report(a.sock, ChildStep::kReady, 0, "", nullptr, boot);
+  child::Report(sock, ChildStep::kReady, 0, "", nullptr, boot);
 
   // Init: reap everything; when the bootstrap is gone, so is the sandbox.
   int boot_status = 0;
@@ -230,11 +319,147 @@ int BootMain(void* p) {
       ::kill(-1, SIGKILL);
     }
   }
-  child::Report(a.sock, ChildStep::kExited, 0, "", nullptr, boot_status);
+  child::Report(sock, ChildStep::kExited, 0, "", nullptr, boot_status);
   ::_exit(0);
 }
 
 // ---- the parent ----
+
+// Reads handshake records until `want` (collecting a listener on the way), an error record, EOF
+// or the deadline. The error names the failing step.
+Status AwaitStep(int sock, ChildStep want, std::chrono::steady_clock::time_point deadline, UniqueFd* listener,
+                 int* value = nullptr) {
+  for (;;) {
+    int left = static_cast<int>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count());
+    pollfd p{sock, POLLIN, 0};
+    int pr = left > 0 ? ::poll(&p, 1, left) : 0;
+    if (pr < 0 && errno == EINTR) continue;
+    if (pr <= 0) return Status::DeadlineExceeded("sandbox setup did not finish within 10 s");
+    ChildRecord r;
+    UniqueFd fd;
+    ssize_t n = ReceiveRecord(sock, &r, &fd);
+    if (n != sizeof r)
+      return Status::Internal(n == 0 ? "sandbox init exited during setup without a report"
+                                     : "bad handshake record from the sandbox");
+    if (r.step == ChildStep::kListener) {
+      *listener = std::move(fd);
+      continue;
+    }
+    if (r.step == want) {
+      if (value) *value = r.value;
+      return Status::Ok();
+    }
+    r.message[sizeof r.message - 1] = '\0';
+    std::string msg = fmt::format("sandbox setup step '{}' failed: {}: {}", ChildStepName(r.step), r.message,
+                                  std::strerror(r.err));
+    if (r.step == ChildStep::kExec && (r.err == ENOENT || r.err == EACCES || r.err == ENOEXEC))
+      return r.err == ENOENT ? Status::NotFound(msg) : Status::PermissionDenied(msg);
+    return Status::Internal(msg);
+  }
+}
+
+// A blank sandbox: the init of a sandbox made ahead of need (namespaces, cgroup without limits,
+// network, the common part of the root), parked in recvmsg() until its claim. The daemon owns it:
+// destroying an unclaimed one kills and reaps the init and removes its cgroup.
+struct Blank {
+  pid_t pid = -1;
+  UniqueFd pidfd, sock, out_r, err_r, listener;
+  std::unique_ptr<EnvironmentCgroup> cgroup;
+  std::unique_ptr<Slirp> slirp;  // egress mode only
+
+  Blank() = default;
+  Blank(const Blank&) = delete;
+  Blank& operator=(const Blank&) = delete;
+  ~Blank() {
+    if (pid > 0) {
+      ::syscall(SYS_pidfd_send_signal, pidfd.get(), SIGKILL, nullptr, 0);
+      int status;
+      while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+      }
+    }
+    if (cgroup) (void)cgroup->Destroy();
+  }
+};
+using BlankPtr = std::unique_ptr<Blank>;
+
+// Keeps `size` blank sandboxes ready, made by its own thread at low priority (nice 10; the
+// spawner clones them at nice 10 too, and their cgroups have the lowest CPU weight until claimed).
+class BlankPool {
+ public:
+  using Make = std::function<Result<BlankPtr>()>;
+  BlankPool(int size, Make make) : size_(size), make_(std::move(make)) {}
+  ~BlankPool() { Stop(); }
+  void Start() {
+    if (size_ <= 0) return;
+    std::lock_guard lock(mu_);
+    if (!thread_.joinable() && !stop_) thread_ = std::thread([this] { Run(); });
+  }
+  void Stop() {
+    {
+      std::lock_guard lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+    std::deque<BlankPtr> drop;
+    std::lock_guard lock(mu_);
+    drop.swap(ready_);
+  }
+  BlankPtr TryTake() {
+    std::unique_lock lock(mu_);
+    if (ready_.empty()) {
+      ++misses_;
+      return nullptr;
+    }
+    BlankPtr b = std::move(ready_.front());
+    ready_.pop_front();
+    ++hits_;
+    last_take_ = std::chrono::steady_clock::now();
+    lock.unlock();
+    cv_.notify_all();
+    return b;
+  }
+
+ private:
+  void Run() {
+    ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), 10);
+    std::unique_lock lock(mu_);
+    while (!stop_) {
+      if (ready_.size() >= static_cast<size_t>(size_)) {
+        cv_.wait(lock);
+        continue;
+      }
+      // Not while the launch that just took one is still starting its bootstrap (2 vCPUs): unless
+      // the pool is empty, wait until kRefillDelay after the last take.
+      if (!ready_.empty() && std::chrono::steady_clock::now() < last_take_ + kRefillDelay) {
+        cv_.wait_until(lock, last_take_ + kRefillDelay, [&] { return stop_; });
+        continue;
+      }
+      lock.unlock();
+      Result<BlankPtr> b = make_();
+      lock.lock();
+      if (!b) {
+        error_ = b.error().message();
+        cv_.wait_for(lock, std::chrono::seconds(1), [&] { return stop_; });  // back off
+        continue;
+      }
+      ++made_;
+      ready_.push_back(std::move(*b));
+    }
+  }
+
+  const int size_;
+  const Make make_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<BlankPtr> ready_;  // GUARDED_BY(mu_)
+  std::chrono::steady_clock::time_point last_take_;  // GUARDED_BY(mu_)
+  uint64_t hits_ = 0, misses_ = 0, made_ = 0;  // GUARDED_BY(mu_)
+  std::string error_;           // GUARDED_BY(mu_)
+  bool stop_ = false;           // GUARDED_BY(mu_)
+  std::thread thread_;
+};
 
 class SandboxProcess final : public Process {
  public:
@@ -244,6 +469,7 @@ class SandboxProcess final : public Process {
         listener_(std::move(listener)), cgroup_(std::move(cgroup)), slirp_(std::move(slirp)) {}
 
   ~SandboxProcess() override {
+    if (frozen_) SetFrozen(false);  // a v1-frozen task dies only once thawed
     if (!reaped_) {
       // Killing pid 1 of the namespace kills every process in it.
       ::syscall(SYS_pidfd_send_signal, pidfd_.get(), SIGKILL, nullptr, 0);
@@ -264,6 +490,7 @@ class SandboxProcess final : public Process {
 
   void Signal(int sig) override {
     if (reaped_) return;
+    if (frozen_) SetFrozen(false);  // a frozen runtime would not see SIGTERM
     // The init forwards catchable signals to every process of the sandbox.
     ::syscall(SYS_pidfd_send_signal, pidfd_.get(), sig, nullptr, 0);
   }
@@ -299,6 +526,11 @@ class SandboxProcess final : public Process {
   void EndInit() override {
     if (!reaped_ && cgroup_) cgroup_->EndInit();
   }
+  bool SetFrozen(bool frozen) override {
+    if (reaped_ || !cgroup_ || !cgroup_->SetFrozen(frozen).ok()) return false;
+    frozen_ = frozen;
+    return true;
+  }
 
  private:
   pid_t pid_;
@@ -306,6 +538,7 @@ class SandboxProcess final : public Process {
   std::unique_ptr<EnvironmentCgroup> cgroup_;
   std::unique_ptr<Slirp> slirp_;  // egress mode only
   bool reaped_ = false;
+  bool frozen_ = false;
   int status_ = 0;
   mutable int64_t peak_ = 0;
   mutable bool oom_ = false;
@@ -375,45 +608,68 @@ class SandboxLauncher final : public Launcher {
         net_(opt_.network == NetworkMode::kEgress ? std::max(1, opt_.netns_pool) : opt_.netns_pool,
              opt_.network == NetworkMode::kEgress
                  ? std::optional<SlirpOptions>(SlirpOptions{.binary = opt_.slirp4netns, .pid_dir = SlirpDir()})
-                 : std::nullopt) {}
+                 : std::nullopt),
+        blanks_(opt_.blank_pool, [this] { return MakeBlank(false); }) {
+    RootfsInputs in;
+    in.etc_dir = opt_.state_dir / "etc";
+    base_spec_ = BuildBaseRootfsSpec(in);
+    base_plan_ = PrepareMountPlan(base_spec_, NewRoot());
+    setup_.base_plan = base_plan_.get();
+    setup_.seccomp = &seccomp_prog_;
+    setup_.uid = opt_.uid;
+    setup_.gid = opt_.gid;
+  }
+
+  // Forks the spawner (before any thread of ours runs): every sandbox is cloned by it.
+  Status StartSpawner() {
+    // The common part of the root must be sound with any function part after it.
+    RootfsInputs probe;
+    probe.etc_dir = opt_.state_dir / "etc";
+    probe.code_dir = opt_.state_dir;
+    probe.tmp_tmpfs_options = "size=1m";
+    HEARTH_RETURN_IF_ERROR(ValidateMountSpec(BuildRootfsSpec(probe)));
+    auto s = Spawner::Start(&RunBlank, &setup_);
+    if (!s) return s.error();
+    spawner_ = std::move(*s);
+    return Status::Ok();
+  }
 
   fs::path SlirpDir() const { return opt_.state_dir / "net"; }
+  std::string NewRoot() const { return (opt_.state_dir / "root").string(); }
 
   // Egress: one slot (netns + slirp4netns) made now, the start-up check that it really works.
   Status PrimeNetwork() { return opt_.network == NetworkMode::kEgress ? net_.Prime() : Status::Ok(); }
 
-  // The background threads that keep /tmp volumes and network namespaces ready.
+  // The background threads that keep /tmp volumes, network namespaces and blank sandboxes ready.
   void StartPools() {
     tmp_.Start();
     net_.Start();
+    blanks_.Start();
   }
 
   const char* name() const override { return "sandbox"; }
   std::string TaskRoot(const fs::path&) const override { return kTaskRoot; }
-  const CgroupManager& cgroups() const { return *cgroups_; }
 
   Status SweepLeftovers() override {
     // Killing what is in our cgroups kills each sandbox's init, and with it its pid namespace;
     // the mount namespace goes, the /tmp filesystem is unmounted and its loop device detaches.
     // slirp4netns processes of a killed daemon exit on their own (their exit pipe closed); any
-    // still alive are killed from their pid files.
-    Status st = cgroups_->Sweep();
+    // still alive are killed from their pid files. This launcher's own cgroups (its blanks may
+    // exist already) carry its instance id and are kept.
+    Status st = cgroups_->Sweep(instance_ + "-");
     Status st2 = tmp_.Sweep();
     Status st3 = SweepSlirp(SlirpDir());
     if (!st.ok()) return st;
     return st2.ok() ? st3 : st2;
   }
 
-  Result<ProcessPtr> Launch(const LaunchSpec& spec) override {
-    fs::path entry = HostPath(spec, spec.entrypoint);
-    if (entry.empty())
-      return std::unexpected(Status::InvalidArgument(fmt::format("bad entrypoint '{}'", spec.entrypoint)));
-    if (::access(entry.c_str(), X_OK) != 0) return std::unexpected(PosixError(entry.string(), errno));
-
-    auto cg = cgroups_->Create(spec.environment_id, CgroupLimits{.memory_mb = spec.memory_mb});
+  // A new blank sandbox (the pool's refill, or a launch that found the pool empty: `urgent`).
+  Result<BlankPtr> MakeBlank(bool urgent) {
+    auto blank = std::make_unique<Blank>();
+    auto cg = cgroups_->Create(fmt::format("{}-{}", instance_, ++blank_counter_),
+                               CgroupLimits{.memory_mb = 0, .background = !urgent});
     if (!cg) return std::unexpected(cg.error());
-    auto tmp = tmp_.Acquire(spec.ephemeral_storage_mb);
-    if (!tmp) return std::unexpected(tmp.error());
+    blank->cgroup = std::move(*cg);
     // None: a pooled netns if one is ready, else clone(CLONE_NEWNET). Egress: only a pooled one
     // (it carries the slirp4netns), waiting for the pool if needed; never a silent downgrade.
     std::optional<NetSlot> net;
@@ -424,118 +680,124 @@ class SandboxLauncher final : public Launcher {
     } else {
       net = net_.TryTake();
     }
+    int out_pipe[2], err_pipe[2], sv[2];
+    if (::pipe2(out_pipe, O_CLOEXEC) != 0) return std::unexpected(PosixError("pipe", errno));
+    blank->out_r.Reset(out_pipe[0]);
+    UniqueFd out_w(out_pipe[1]);
+    if (::pipe2(err_pipe, O_CLOEXEC) != 0) return std::unexpected(PosixError("pipe", errno));
+    blank->err_r.Reset(err_pipe[0]);
+    UniqueFd err_w(err_pipe[1]);
+    if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
+      return std::unexpected(PosixError("socketpair", errno));
+    blank->sock.Reset(sv[0]);
+    UniqueFd child_sock(sv[1]);
 
+    std::vector<int> fds = {child_sock.get(), out_w.get(), err_w.get()};
+    if (net) fds.push_back(net->netns.get());
+    const auto& procs = blank->cgroup->ProcsFds();
+    fds.insert(fds.end(), procs.begin(), procs.end());
+    SpawnRequest req;
+    req.clone_flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | (net ? 0 : CLONE_NEWNET);
+    req.fds = fds;
+    req.urgent = urgent;
+    BlankPayload payload{net ? 1 : 0, static_cast<int32_t>(procs.size())};
+    std::memcpy(req.payload, &payload, sizeof payload);
+    auto spawned = spawner_->Spawn(req);
+    if (!spawned) return std::unexpected(spawned.error());
+    blank->pid = spawned->pid;
+    blank->pidfd = std::move(spawned->pidfd);
+    blank->cgroup->CloseProcsFds();
+    if (net) {
+      blank->listener = std::move(net->listener);
+      blank->slirp = std::move(net->slirp);
+    }
+    // Our copies of the child's ends close here (child_sock, out_w, err_w, the netns).
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kSetupTimeoutMs);
+    HEARTH_RETURN_IF_ERROR(AwaitStep(blank->sock.get(), ChildStep::kBlank, deadline, &blank->listener));
+    if (!blank->listener.valid())
+      return std::unexpected(Status::Internal("sandbox did not hand over its Runtime API listener"));
+    return blank;
+  }
+
+  static bool Alive(const Blank& b) {
+    pollfd p{b.pidfd.get(), POLLIN, 0};
+    return ::poll(&p, 1, 0) == 0;  // a pidfd becomes readable when the process exits
+  }
+
+  Result<ProcessPtr> Launch(const LaunchSpec& spec) override {
+    fs::path entry = HostPath(spec, spec.entrypoint);
+    if (entry.empty())
+      return std::unexpected(Status::InvalidArgument(fmt::format("bad entrypoint '{}'", spec.entrypoint)));
+    if (::access(entry.c_str(), X_OK) != 0) return std::unexpected(PosixError(entry.string(), errno));
+
+    // A blank sandbox from the pool (skipping any that died while it waited), or one made now.
+    BlankPtr blank = blanks_.TryTake();
+    while (blank && !Alive(*blank)) blank = blanks_.TryTake();
+    if (!blank) {
+      auto made = MakeBlank(true);
+      if (!made) return std::unexpected(made.error());
+      blank = std::move(*made);
+    }
+    HEARTH_RETURN_IF_ERROR(blank->cgroup->SetLimits(CgroupLimits{.memory_mb = spec.memory_mb}));
+    auto tmp = tmp_.Acquire(spec.ephemeral_storage_mb);
+    if (!tmp) return std::unexpected(tmp.error());
+
+    // The blank sandbox has left the host's tree: the code, the runtime and the layers go in as
+    // detached read-only clones (a few us each), attached like /tmp.
     RootfsInputs in;
-    in.etc_dir = opt_.state_dir / "etc";
     in.code_dir = fs::absolute(spec.code_dir);
     if (!spec.opt_dir.empty()) in.opt_dir = fs::absolute(spec.opt_dir);
     if (!spec.runtime_dir.empty()) in.runtime_dir = fs::absolute(spec.runtime_dir);
     in.tmp_mount_fd = tmp->mount_fd.get();
-    MountSpec mspec = BuildRootfsSpec(in);
-    HEARTH_RETURN_IF_ERROR(ValidateMountSpec(mspec));
-    auto plan = PrepareMountPlan(mspec, (opt_.state_dir / "root").string());
-
-    int out_pipe[2], err_pipe[2], sv[2];
-    if (::pipe2(out_pipe, O_CLOEXEC) != 0) return std::unexpected(PosixError("pipe", errno));
-    UniqueFd out_r(out_pipe[0]), out_w(out_pipe[1]);
-    if (::pipe2(err_pipe, O_CLOEXEC) != 0) return std::unexpected(PosixError("pipe", errno));
-    UniqueFd err_r(err_pipe[0]), err_w(err_pipe[1]);
-    if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
-      return std::unexpected(PosixError("socketpair", errno));
-    UniqueFd sock(sv[0]), child_sock(sv[1]);
-
-    std::vector<std::string> env = spec.env;
-    env.push_back(fmt::format("LAMBDA_TASK_ROOT={}", kTaskRoot));
-    env.push_back(fmt::format("AWS_LAMBDA_RUNTIME_API={}", kRuntimeApiAddress));
-    std::string exec_path = spec.entrypoint;
-
-    ChildArgs a;
-    a.sock = child_sock.get();
-    a.out_w = out_w.get();
-    a.err_w = err_w.get();
-    a.procs_fds = (*cg)->ProcsFds();
-    a.keep_fds = a.procs_fds;
-    a.keep_fds.insert(a.keep_fds.end(), {a.sock, a.out_w, a.err_w, in.tmp_mount_fd});
-    if (net) {
-      a.netns_fd = net->netns.get();
-      a.keep_fds.push_back(a.netns_fd);
+    UniqueFd code_mnt, runtime_mnt, opt_mnt;
+    for (auto [dir, owner, fd] : {std::tuple{&in.code_dir, &code_mnt, &in.code_mount_fd},
+                                  std::tuple{&in.runtime_dir, &runtime_mnt, &in.runtime_mount_fd},
+                                  std::tuple{&in.opt_dir, &opt_mnt, &in.opt_mount_fd}}) {
+      if (dir->empty()) continue;
+      auto m = CloneReadOnlyMount(*dir);
+      if (!m) return std::unexpected(m.error());
+      *owner = std::move(*m);
+      *fd = owner->get();
     }
-    std::sort(a.keep_fds.begin(), a.keep_fds.end());
-    a.plan = plan.get();
-    a.exec_path = exec_path.c_str();
-    a.argv = {exec_path.data(), nullptr};
-    for (auto& e : env) a.envp.push_back(e.data());
-    a.envp.push_back(nullptr);
-    a.seccomp = &seccomp_prog_;
-    // The bootstrap's stack until its execve; the init has its own copy of this block.
-    auto boot_stack = std::make_unique<char[]>(kBootStackBytes);
-    a.boot_stack_top = boot_stack.get() + (kBootStackBytes & ~size_t{15});
-    a.uid = opt_.uid;
-    a.gid = opt_.gid;
+    Claim claim;
+    claim.mounts = BuildFunctionRootfsSpec(in);
+    {
+      MountSpec full = base_spec_;
+      full.insert(full.end(), claim.mounts.begin(), claim.mounts.end());
+      HEARTH_RETURN_IF_ERROR(ValidateMountSpec(full));
+    }
+    claim.exec_path = spec.entrypoint;
+    claim.env = spec.env;
+    claim.env.push_back(fmt::format("LAMBDA_TASK_ROOT={}", kTaskRoot));
+    claim.env.push_back(fmt::format("AWS_LAMBDA_RUNTIME_API={}", kRuntimeApiAddress));
+    // Targets as seen after pivot_root (the blank is in its new root already).
+    auto message = EncodeClaim(claim, "");
+    if (!message) return std::unexpected(message.error());
 
-    int pidfd = -1;
-    clone_args ca{};
-    ca.flags = CLONE_PIDFD | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | (net ? 0 : CLONE_NEWNET);
-    ca.pidfd = reinterpret_cast<uint64_t>(&pidfd);
-    ca.exit_signal = SIGCHLD;
-    long pid = ::syscall(SYS_clone3, &ca, sizeof ca);
-    if (pid < 0) return std::unexpected(PosixError("clone3 (new mount/pid/ipc/uts(/net) namespaces)", errno));
-    if (pid == 0) RunChild(a);  // never returns
-
-    UniqueFd pidfd_owner(pidfd);
-    child_sock.Reset();
-    out_w.Reset();
-    err_w.Reset();
-    (*cg)->CloseProcsFds();
-    auto kill_child = [&]() {
-      ::syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, nullptr, 0);
-      int status;
-      while (::waitpid(static_cast<pid_t>(pid), &status, 0) < 0 && errno == EINTR) {
-      }
-    };
-
-    UniqueFd listener;
-    if (net) listener = std::move(net->listener);
+    {
+      iovec iov{message->bytes.data(), message->bytes.size()};
+      alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kClaimMaxFds)] = {};
+      msghdr msg{};
+      msg.msg_iov = &iov;
+      msg.msg_iovlen = 1;
+      msg.msg_control = control;
+      msg.msg_controllen = CMSG_SPACE(sizeof(int) * message->fds.size());
+      cmsghdr* c = CMSG_FIRSTHDR(&msg);
+      c->cmsg_level = SOL_SOCKET;
+      c->cmsg_type = SCM_RIGHTS;
+      c->cmsg_len = CMSG_LEN(sizeof(int) * message->fds.size());
+      std::memcpy(CMSG_DATA(c), message->fds.data(), sizeof(int) * message->fds.size());
+      if (::sendmsg(blank->sock.get(), &msg, MSG_NOSIGNAL) < 0)
+        return std::unexpected(PosixError("send the claim to the blank sandbox", errno));
+    }
+    // The sandbox holds the mounts from here on (our fds close on return).
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kSetupTimeoutMs);
-    for (;;) {
-      int left = static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                      deadline - std::chrono::steady_clock::now()).count());
-      pollfd p{sock.get(), POLLIN, 0};
-      int pr = left > 0 ? ::poll(&p, 1, left) : 0;
-      if (pr < 0 && errno == EINTR) continue;
-      if (pr <= 0) {
-        kill_child();
-        return std::unexpected(Status::DeadlineExceeded("sandbox setup did not finish within 10 s"));
-      }
-      ChildRecord r;
-      UniqueFd fd;
-      ssize_t n = ReceiveRecord(sock.get(), &r, &fd);
-      if (n != sizeof r) {
-        kill_child();
-        return std::unexpected(Status::Internal(
-            n == 0 ? "sandbox init exited during setup without a report" : "bad handshake record from the sandbox"));
-      }
-      if (r.step == ChildStep::kListener) {
-        listener = std::move(fd);
-        continue;
-      }
-      if (r.step == ChildStep::kReady) break;
-      kill_child();
-      r.message[sizeof r.message - 1] = '\0';
-      std::string msg = fmt::format("sandbox setup step '{}' failed: {}: {}", ChildStepName(r.step), r.message,
-                                    std::strerror(r.err));
-      if (r.step == ChildStep::kExec && (r.err == ENOENT || r.err == EACCES || r.err == ENOEXEC))
-        return std::unexpected(r.err == ENOENT ? Status::NotFound(msg) : Status::PermissionDenied(msg));
-      return std::unexpected(Status::Internal(msg));
-    }
-    if (!listener.valid()) {
-      kill_child();
-      return std::unexpected(Status::Internal("sandbox did not hand over its Runtime API listener"));
-    }
-    // tmp->mount_fd and net->netns close here: the sandbox's namespaces hold them from now on.
-    return std::make_unique<SandboxProcess>(static_cast<pid_t>(pid), std::move(pidfd_owner), std::move(sock),
-                                            std::move(out_r), std::move(err_r), std::move(listener),
-                                            std::move(*cg), net ? std::move(net->slirp) : nullptr);
+    HEARTH_RETURN_IF_ERROR(AwaitStep(blank->sock.get(), ChildStep::kReady, deadline, &blank->listener));
+    const pid_t pid = std::exchange(blank->pid, -1);  // the SandboxProcess owns the init now
+    return std::make_unique<SandboxProcess>(pid, std::move(blank->pidfd), std::move(blank->sock),
+                                            std::move(blank->out_r), std::move(blank->err_r),
+                                            std::move(blank->listener), std::move(blank->cgroup),
+                                            std::move(blank->slirp));
   }
 
  private:
@@ -543,8 +805,17 @@ class SandboxLauncher final : public Launcher {
   std::unique_ptr<CgroupManager> cgroups_;
   SeccompPolicy seccomp_;
   sock_fprog seccomp_prog_;
+  MountSpec base_spec_;
+  std::unique_ptr<MountPlan> base_plan_;
+  BlankSetup setup_;
+  // Names this launcher's cgroups ("hearth-<tag>-<instance>-<n>"), so that a sweep spares them.
+  const std::string instance_ = NewUuid().substr(0, 8);
+  std::atomic<uint64_t> blank_counter_{0};
   TmpStorage tmp_;
   NetnsPool net_;
+  std::unique_ptr<Spawner> spawner_;
+  // Last: its thread uses everything above, so it stops first.
+  BlankPool blanks_;
 };
 
 Status SelfTest(Launcher& launcher, const fs::path& dir) {
@@ -606,6 +877,8 @@ Result<LauncherPtr> NewSandboxLauncher(SandboxOptions opt) {
   const bool self_test = opt.self_test;
   const fs::path selftest_dir = opt.state_dir / "selftest";
   auto launcher = std::make_unique<SandboxLauncher>(std::move(opt), std::move(*cgroups), std::move(*seccomp));
+  // First, while this process has no threads of ours: every sandbox is cloned by the spawner.
+  if (Status st = launcher->StartSpawner(); !st.ok()) return fail("spawner: " + st.message());
   if (self_test) {
     if (Status st = launcher->SweepLeftovers(); !st.ok()) return fail("sweep: " + st.message());
   }

@@ -4,15 +4,22 @@
 // MemorySize, CPU proportional to memory, pids 1024), an ext4 /tmp of EphemeralStorage size, an
 // unprivileged uid without capabilities, no_new_privs and a seccomp filter. See docs/security.md.
 //
-// Pid 1 of each sandbox is a tiny init: the clone()d child itself, which builds the sandbox, forks
-// the bootstrap, forwards catchable signals to every process of the sandbox, reaps every zombie,
-// and reports the bootstrap's wait status to the daemon on the handshake socket before it exits
-// (taking the whole pid namespace with it). The bootstrap therefore is pid 2, never an init with
-// its odd signal semantics, and orphans cannot pile up as zombies against pids.max.
+// Pid 1 of each sandbox is a tiny init, cloned by the spawner (spawner.h: a process forked at
+// start, so no clone copies the grown daemon) as the daemon's own child. It builds the sandbox in
+// two phases: ahead of need, as a "blank sandbox" kept in a pool (namespaces, its cgroup, the
+// network, the common part of the root, pivot_root), then, when a launch claims it (claim.h), the
+// function's part (limits, the code, runtime, layers and /tmp attached as detached mounts, the
+// identity, seccomp). Then it forks the bootstrap, forwards catchable signals to every process of
+// the sandbox, reaps every zombie, and reports the bootstrap's wait status to the daemon on the
+// handshake socket before it exits (taking the whole pid namespace with it). The bootstrap
+// therefore is pid 2, never an init with its odd signal semantics, and orphans cannot pile up as
+// zombies against pids.max.
 //
-// Requires root (real, not in a user namespace), cgroups with memory and pids, /dev/loop-control,
-// mkfs.ext4 and seccomp (and slirp4netns in network mode egress). NewSandboxLauncher() checks all
-// of it and runs one real sandbox as a self-test; its error says what is missing.
+// Create the launcher on a thread that lives as long as it (the sandboxes' parent-death signal
+// follows that thread). Requires root (real, not in a user namespace), cgroups with memory and
+// pids, /dev/loop-control, mkfs.ext4 and seccomp (and slirp4netns in network mode egress).
+// NewSandboxLauncher() checks all of it and runs one real sandbox as a self-test; its error says
+// what is missing.
 
 #include <sys/types.h>
 
@@ -41,8 +48,13 @@ struct SandboxOptions {
   int tmp_pool_per_size = 4;
   std::vector<int> tmp_prefill_sizes = {512};
   // ready network namespaces (lo up, Runtime API listener bound; in egress mode with their
-  // slirp4netns attached, and at least 1).
-  int netns_pool = 4;
+  // slirp4netns attached, and at least 1),
+  int netns_pool = 2;
+  // blank sandboxes: made up to everything that does not depend on the function (namespaces, a
+  // cgroup without limits yet, the network, the common part of the root), so that a launch only
+  // sets the limits, mounts the code and /tmp and executes the bootstrap. Each holds a network
+  // namespace taken from the pool above.
+  int blank_pool = 3;
   // Default: none (least privilege: a function gets a network only where the host opts in).
   NetworkMode network = NetworkMode::kNone;
   // slirp4netns binary; empty: looked up on PATH (then /usr/bin, /usr/sbin) at start.

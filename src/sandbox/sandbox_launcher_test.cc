@@ -10,9 +10,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <fcntl.h>
+
 #include <chrono>
 #include <cstring>
 #include <fstream>
+#include <functional>
+#include <sstream>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -294,5 +298,235 @@ TEST_F(SandboxTest, SweepKillsWhatAKilledDaemonLeft) {
   EXPECT_EQ(leftovers, "");
 }
 
+
+// ---- blank sandboxes (made ahead of need, claimed by a launch) and freezing ----
+
+// The host-side view of what a launcher of `state_dir` owns: its cgroups are named
+// "hearth-<tag>-..." in every hierarchy; the tag is learnt from a launched sandbox's cgroup.
+struct Owned {
+  fs::path memory_parent;  // the memory hierarchy directory holding our cgroups
+  std::string prefix;      // "hearth-<tag>-"
+};
+
+std::string ReadText(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// The memory cgroup directory of host pid `pid` (v1 hybrid: "N:memory:/path"; v2: "0::/path").
+fs::path MemoryCgroupOf(pid_t pid) {
+  std::istringstream in(ReadText("/proc/" + std::to_string(pid) + "/cgroup"));
+  std::string line, v2;
+  while (std::getline(in, line)) {
+    auto c1 = line.find(':'), c2 = line.find(':', c1 + 1);
+    std::string ctrls = line.substr(c1 + 1, c2 - c1 - 1), path = line.substr(c2 + 1);
+    if (ctrls == "memory") return fs::path("/sys/fs/cgroup/memory") / path.substr(1);
+    if (ctrls.empty()) v2 = path;
+  }
+  return fs::path("/sys/fs/cgroup") / v2.substr(1);
+}
+
+Owned OwnedBy(pid_t sandbox_init) {
+  fs::path dir = MemoryCgroupOf(sandbox_init);
+  std::string name = dir.filename().string();  // hearth-<tag>-<instance>-<n>
+  Owned o;
+  o.memory_parent = dir.parent_path();
+  o.prefix = name.substr(0, name.find('-', std::string("hearth-").size()) + 1);
+  return o;
+}
+
+// Our cgroups in the memory hierarchy; `unclaimed`: only blanks without a memory limit yet.
+int CountCgroups(const Owned& o, bool unclaimed) {
+  int n = 0;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(o.memory_parent, ec)) {
+    std::string name = e.path().filename().string();
+    if (!name.starts_with(o.prefix)) continue;
+    std::string limit = ReadText(e.path() / "memory.limit_in_bytes");
+    if (limit.empty()) limit = ReadText(e.path() / "memory.max");
+    bool unlimited = limit.starts_with("max") || std::strtoll(limit.c_str(), nullptr, 10) > (int64_t{1} << 50);
+    if (!unclaimed || unlimited) ++n;
+  }
+  return n;
+}
+
+// Children of this process named `comm` (sandbox inits are our children: CLONE_PARENT).
+std::vector<pid_t> ChildrenNamed(const std::string& comm) {
+  std::vector<pid_t> out;
+  for (const auto& e : fs::directory_iterator("/proc")) {
+    std::string name = e.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::string stat = ReadText(e.path() / "stat");
+    auto open = stat.find('('), close = stat.rfind(')');
+    if (open == std::string::npos || close == std::string::npos) continue;
+    std::istringstream rest(stat.substr(close + 2));
+    std::string state;
+    pid_t ppid = 0;
+    rest >> state >> ppid;
+    if (state == "Z") continue;  // exited, not yet reaped
+    if (ppid == ::getpid() && stat.substr(open + 1, close - open - 1) == comm) out.push_back(std::stoi(name));
+  }
+  return out;
+}
+
+int NetnsFdsOfThisProcess() {
+  int n = 0;
+  for (const auto& e : fs::directory_iterator("/proc/self/fd")) {
+    std::error_code ec;
+    if (fs::read_symlink(e.path(), ec).string().starts_with("net:[")) ++n;
+  }
+  return n;
+}
+
+int MountCount() {
+  std::istringstream in(ReadText("/proc/self/mountinfo"));
+  std::string line;
+  int n = 0;
+  while (std::getline(in, line)) ++n;
+  return n;
+}
+
+// Loop devices whose backing file lives under `dir`.
+int LoopDevicesUnder(const fs::path& dir) {
+  int n = 0;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator("/sys/block", ec)) {
+    std::string backing = ReadText(e.path() / "loop" / "backing_file");
+    if (!backing.empty() && backing.starts_with(dir.string())) ++n;
+  }
+  return n;
+}
+
+bool WaitFor(const std::function<bool()>& done, int ms) {
+  for (int i = 0; i < ms / 10; ++i) {
+    if (done()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return done();
+}
+
+TEST_F(SandboxTest, BlankPoolRefillsAndClaimedBlanksRunTheirFunctionWithItsLimits) {
+  const fs::path state = state_ / "blank_state";
+  const int mounts_before = MountCount();
+  // The suite's own launcher refills its pools in the background: count once they are full.
+  auto settled_netns = [] {
+    for (int i = 0; i < 50; ++i) {
+      int a = NetnsFdsOfThisProcess();
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      if (a == NetnsFdsOfThisProcess()) return a;
+    }
+    return -1;
+  };
+  const int netns_before = settled_netns();
+  const size_t spawners_before = ChildrenNamed("hearth-spawner").size();
+  Owned owned;
+  {
+    auto l = NewSandboxLauncher({.state_dir = state, .blank_pool = 2});
+    ASSERT_TRUE(l.has_value()) << l.error().ToString();
+    EXPECT_EQ(ChildrenNamed("hearth-spawner").size(), spawners_before + 1);
+    // Each launch runs its own code with its own limits, whether its blank came from the pool or
+    // was made on the spot (the first few, while the pool fills).
+    for (int i = 0; i < 12; ++i) {
+      const int memory = i % 2 ? 256 : 512;
+      Write("bootstrap", "#!/bin/sh\necho \"code " + std::to_string(i) +
+                             " mem=$AWS_MEM pid=$$ uid=$(id -u)\"\nread line < /dev/null; sleep 0.2\n");
+      LaunchSpec spec = Spec(memory);
+      spec.env.push_back("AWS_MEM=" + std::to_string(memory));
+      auto p = (*l)->Launch(spec);
+      ASSERT_TRUE(p.has_value()) << p.error().ToString();
+      if (i == 0) owned = OwnedBy((*p)->pid());
+      fs::path cg = MemoryCgroupOf((*p)->pid());
+      EXPECT_TRUE(cg.filename().string().starts_with(owned.prefix)) << cg;
+      std::string limit = ReadText(cg / "memory.limit_in_bytes");
+      if (limit.empty()) limit = ReadText(cg / "memory.max");
+      EXPECT_EQ(std::strtoll(limit.c_str(), nullptr, 10), int64_t{memory} << 20) << cg;
+      UniqueFd out = (*p)->TakeStdout();
+      EXPECT_EQ(ReadAll(out.get()), "code " + std::to_string(i) + " mem=" + std::to_string(memory) +
+                                        " pid=2 uid=993\n");
+      pollfd pf{(*p)->exit_fd(), POLLIN, 0};
+      ASSERT_EQ(::poll(&pf, 1, 10000), 1);
+      auto st = (*p)->TryReap();
+      EXPECT_TRUE(st && WIFEXITED(*st) && WEXITSTATUS(*st) == 0) << st.value_or(-1);
+      if (i == 3) {
+        // The pool refills in the background: two unclaimed blanks (no memory limit yet).
+        EXPECT_TRUE(WaitFor([&] { return CountCgroups(owned, true) == 2; }, 10000))
+            << CountCgroups(owned, true) << " unclaimed blanks";
+      }
+    }
+    EXPECT_TRUE(WaitFor([&] { return CountCgroups(owned, true) == 2; }, 10000));
+    // Reaped environments left nothing: only the two waiting blanks have cgroups.
+    EXPECT_EQ(CountCgroups(owned, false), 2);
+  }
+  // The launcher is gone: its blanks, its spawner, their cgroups, mounts, netns and loop devices.
+  EXPECT_EQ(CountCgroups(owned, false), 0);
+  EXPECT_EQ(ChildrenNamed("hearth-spawner").size(), spawners_before);
+  for (pid_t init : ChildrenNamed("hearth-init"))
+    EXPECT_FALSE(MemoryCgroupOf(init).filename().string().starts_with(owned.prefix)) << "blank " << init << " left";
+  EXPECT_EQ(MountCount(), mounts_before);
+  EXPECT_EQ(settled_netns(), netns_before);
+  EXPECT_TRUE(WaitFor([&] { return LoopDevicesUnder(state) == 0; }, 5000)) << LoopDevicesUnder(state);
+}
+
+TEST_F(SandboxTest, ABlankThatDiedInThePoolIsSkipped) {
+  const fs::path state = state_ / "dead_blank_state";
+  auto l = NewSandboxLauncher({.state_dir = state, .blank_pool = 1});
+  ASSERT_TRUE(l.has_value()) << l.error().ToString();
+  Write("bootstrap", "#!/bin/sh\necho alive\n");
+  auto first = (*l)->Launch(Spec());
+  ASSERT_TRUE(first.has_value()) << first.error().ToString();
+  Owned owned = OwnedBy((*first)->pid());
+  ASSERT_TRUE(WaitFor([&] { return CountCgroups(owned, true) == 1; }, 10000));
+  // Kill the waiting blank from outside (as an OOM or an operator might).
+  int killed = 0;
+  for (pid_t init : ChildrenNamed("hearth-init")) {
+    fs::path cg = MemoryCgroupOf(init);
+    bool unclaimed = ReadText(cg / "memory.limit_in_bytes").size() > 15;  // "9223372036854771712"
+    if (cg.filename().string().starts_with(owned.prefix) && unclaimed && init != (*first)->pid()) {
+      ::kill(init, SIGKILL);
+      ++killed;
+    }
+  }
+  ASSERT_EQ(killed, 1);
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  auto p = (*l)->Launch(Spec());
+  ASSERT_TRUE(p.has_value()) << p.error().ToString();
+  UniqueFd out = (*p)->TakeStdout();
+  EXPECT_EQ(ReadAll(out.get()), "alive\n");
+}
+
+TEST_F(SandboxTest, FrozenEnvironmentStopsUntilThawed) {
+  Write("bootstrap", "#!/bin/sh\ni=0\nwhile [ $i -lt 400 ]; do echo tick $i; i=$((i+1)); sleep 0.01; done\n");
+  auto p = launcher_->Launch(Spec(1769));
+  ASSERT_TRUE(p.has_value()) << p.error().ToString();
+  UniqueFd out = (*p)->TakeStdout();
+  ::fcntl(out.get(), F_SETFL, O_NONBLOCK);
+  auto drain = [&] {
+    std::string s;
+    char buf[4096];
+    ssize_t n;
+    while ((n = ::read(out.get(), buf, sizeof buf)) > 0) s.append(buf, n);
+    return s;
+  };
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_NE(drain(), "");  // it ticks
+  ASSERT_TRUE((*p)->SetFrozen(true));
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  drain();
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(drain(), "");  // frozen: not a single tick in 300 ms
+  ASSERT_TRUE((*p)->SetFrozen(false));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_NE(drain().find("tick"), std::string::npos);  // running again
+  // A frozen environment still shuts down: Signal() thaws it first.
+  ASSERT_TRUE((*p)->SetFrozen(true));
+  (*p)->Signal(SIGTERM);
+  pollfd pf{(*p)->exit_fd(), POLLIN, 0};
+  ASSERT_EQ(::poll(&pf, 1, 5000), 1);
+  auto st = (*p)->TryReap();
+  ASSERT_TRUE(st.has_value());
+  EXPECT_TRUE(WIFSIGNALED(*st) && WTERMSIG(*st) == SIGTERM) << *st;
+}
 }  // namespace
 }  // namespace hearth::sandbox

@@ -151,6 +151,14 @@ def proc_cmdline(pid: int) -> str:
         return ""
 
 
+def _proc_comm(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/comm") as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
 def descendants(root: int) -> list[int]:
     """Live (non-zombie) descendants of `root`."""
     children: dict[int, list[int]] = {}
@@ -279,6 +287,12 @@ class Daemon:
         pids = set()
         if self.proc is not None and self.proc.poll() is None:
             pids.update(descendants(self.proc.pid))
+            # Not runtimes: the sandbox's spawner and its blank sandboxes made ahead of need (an
+            # init without children: claimed ones have the bootstrap below them).
+            parents = {_proc_stat(p)[1] for p in pids if _proc_stat(p)}
+            pids = {p for p in pids
+                    if _proc_comm(p) != "hearth-spawner"
+                    and not (_proc_comm(p) == "hearth-init" and p not in parents)}
         run = os.path.join(self.data_dir, "run")
         if os.path.isdir(run):
             for f in os.listdir(run):
