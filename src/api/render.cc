@@ -99,6 +99,7 @@ ApiError ToApiError(const Status& st) {
     case StatusCode::kInvalidContent:
       return MakeError(400, "InvalidRequestContentException", st);
     case StatusCode::kNotFound:
+      if (!st.detail().empty()) return MakeError(404, st.detail(), st);  // a named NotFound
       return ApiError{.http_status = 404,
                       .type = "ResourceNotFoundException",
                       .body = json::object{{"Type", "User"}, {"Message", st.message()}}};

@@ -33,7 +33,9 @@ struct ApiError {
 //   kInvalidArgument     400 InvalidParameterValueException
 //   kValidation          400 ValidationException
 //   kInvalidContent      400 InvalidRequestContentException
-//   kNotFound            404 ResourceNotFoundException     (body key "Message", capital M)
+//   kNotFound            404 ResourceNotFoundException     (body key "Message", capital M);
+//                            with a detail(), 404 of that exception name (e.g.
+//                            ProvisionedConcurrencyConfigNotFoundException), body key "message"
 //   kAlreadyExists,
 //   kConflict            409 ResourceConflictException
 //   kFailedPrecondition  412 PreconditionFailedException

@@ -204,6 +204,17 @@ TEST(ToApiErrorTest, NotFoundUsesCapitalMessage) {
   EXPECT_EQ(e.retry_after, "");
 }
 
+TEST(ToApiErrorTest, NamedNotFoundKeepsItsExceptionName) {
+  ApiError e = ToApiError(Status(StatusCode::kNotFound,
+                                 "No Provisioned Concurrency Config found for this function",
+                                 "ProvisionedConcurrencyConfigNotFoundException"));
+  EXPECT_EQ(e.http_status, 404);
+  EXPECT_EQ(e.type, "ProvisionedConcurrencyConfigNotFoundException");
+  EXPECT_EQ(e.body, (json::object{{"Type", "User"},
+                                  {"message",
+                                   "No Provisioned Concurrency Config found for this function"}}));
+}
+
 TEST(ToApiErrorTest, TooManyRequestsCarriesReasonAndRetryAfter) {
   ApiError e = ToApiError(Status::ResourceExhausted(
       "Rate Exceeded.", "ReservedFunctionConcurrentInvocationLimitExceeded"));

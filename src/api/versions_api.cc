@@ -243,6 +243,7 @@ asio::awaitable<http::Response> LambdaApi::DeleteVersion(Request& req, const std
   if (!st.ok()) co_return Error(req, rid, st);
   ctx_.registry->EraseVersion(name, version);
   ctx_.manager->Retire(name);
+  co_await ForgetProvisioned(name, version);  // concurrency_api.cc
   Response res{bhttp::status::no_content, req.version()};
   res.keep_alive(req.keep_alive());
   res.set("x-amzn-RequestId", rid);
@@ -358,6 +359,7 @@ asio::awaitable<http::Response> LambdaApi::UpdateAlias(Request& req, const std::
   if (st.code() == StatusCode::kFailedPrecondition) st = RevisionMismatch();
   if (!st.ok()) co_return Error(req, rid, st);
   ctx_.registry->PutAlias(a);
+  ReprovisionQualifier(name, a.name);  // concurrency_api.cc: follow the alias to its version
   co_return Json(req, rid, 200, RenderAlias(a, ctx_.config->region, ctx_.config->account_id));
 }
 
@@ -378,6 +380,7 @@ asio::awaitable<http::Response> LambdaApi::DeleteAlias(Request& req, const std::
     Status st = co_await RunBlocking(*ctx_.workers, std::move(remove));
     if (!st.ok() && st.code() != StatusCode::kNotFound) co_return Error(req, rid, st);
     ctx_.registry->EraseAlias(name, alias);
+    co_await ForgetProvisioned(name, alias);  // concurrency_api.cc
   }
   // Deleting an absent alias succeeds, as in Lambda.
   Response res{bhttp::status::no_content, req.version()};

@@ -107,3 +107,41 @@ TEST(DaemonConfigTest, LoopSpinIsBounded) {
 
 }  // namespace
 }  // namespace hearth::config
+
+namespace hearth::config {
+namespace {
+
+TEST(DaemonConfigTest, ConcurrencySettingsDefaultsFileKeysAndBounds) {
+  DaemonConfig c;
+  EXPECT_EQ(c.account_concurrency, 1000);
+  EXPECT_EQ(c.max_environments, 0);  // derived from the host
+  EXPECT_EQ(c.scaling_rate, 1000);
+  EXPECT_EQ(c.scaling_period.count(), 10000);
+  EXPECT_EQ(c.admission_wait.count(), 1000);
+  const std::string path = ::testing::TempDir() + "/hearth_concurrency_config.json";
+  {
+    std::ofstream(path) << R"({"account_concurrency":250,"scaling_rate":5,"scaling_period_ms":2000,
+                               "memory_reserve_mb":64,"environment_memory_estimate_mb":8,
+                               "admission_wait_ms":200})";
+  }
+  ASSERT_TRUE(LoadDaemonConfigFile(path, &c).ok());
+  std::remove(path.c_str());
+  EXPECT_EQ(c.account_concurrency, 250);
+  EXPECT_EQ(c.scaling_rate, 5);
+  EXPECT_EQ(c.scaling_period.count(), 2000);
+  EXPECT_EQ(c.memory_reserve_mb, 64);
+  EXPECT_EQ(c.environment_memory_estimate_mb, 8);
+  EXPECT_EQ(c.admission_wait.count(), 200);
+  EXPECT_TRUE(c.Validate().ok());
+  c.account_concurrency = 0;
+  EXPECT_FALSE(c.Validate().ok());
+  c.account_concurrency = 1;
+  c.scaling_rate = 0;
+  EXPECT_FALSE(c.Validate().ok());
+  c.scaling_rate = 1;
+  c.max_environments = -1;
+  EXPECT_FALSE(c.Validate().ok());
+}
+
+}  // namespace
+}  // namespace hearth::config

@@ -18,7 +18,18 @@ Status DaemonConfig::Validate() const {
     return Status::InvalidArgument("worker_threads must be 1-256");
   if (loop_spin_us < 0 || loop_spin_us > 10000)
     return Status::InvalidArgument("loop_spin_us must be 0-10000");
-  if (max_environments < 1) return Status::InvalidArgument("max_environments must be >= 1");
+  if (blank_sandboxes < 0 || blank_sandboxes > 64) return Status::InvalidArgument("blank_sandboxes must be 0-64");
+  if (freeze_idle.count() < 0) return Status::InvalidArgument("freeze_idle_ms must be >= 0 (0: never)");
+  if (max_environments < 0)
+    return Status::InvalidArgument("max_environments must be >= 0 (0: derived from the host)");
+  if (account_concurrency < 1) return Status::InvalidArgument("account_concurrency must be >= 1");
+  if (scaling_rate < 1) return Status::InvalidArgument("scaling_rate must be >= 1");
+  if (scaling_period.count() < 1) return Status::InvalidArgument("scaling_period_ms must be >= 1");
+  if (memory_reserve_mb < 0) return Status::InvalidArgument("memory_reserve_mb must be >= 0");
+  if (environment_memory_estimate_mb < 1)
+    return Status::InvalidArgument("environment_memory_estimate_mb must be >= 1");
+  if (admission_wait.count() < 0 || admission_wait.count() > 60000)
+    return Status::InvalidArgument("admission_wait_ms must be 0-60000");
   if (isolation != "sandbox" && isolation != "process")
     return Status::InvalidArgument(
         fmt::format("unknown isolation '{}' (supported: sandbox, process)", isolation));
@@ -88,6 +99,12 @@ Status LoadDaemonConfigFile(const std::string& path, DaemonConfig* cfg) {
     else if (key == "io_threads") st = want_int(&cfg->io_threads);
     else if (key == "worker_threads") st = want_int(&cfg->worker_threads);
     else if (key == "max_environments") st = want_int(&cfg->max_environments);
+    else if (key == "account_concurrency") st = want_int(&cfg->account_concurrency);
+    else if (key == "scaling_rate") st = want_int(&cfg->scaling_rate);
+    else if (key == "scaling_period_ms") st = want_ms(&cfg->scaling_period);
+    else if (key == "memory_reserve_mb") st = want_int(&cfg->memory_reserve_mb);
+    else if (key == "environment_memory_estimate_mb") st = want_int(&cfg->environment_memory_estimate_mb);
+    else if (key == "admission_wait_ms") st = want_ms(&cfg->admission_wait);
     else if (key == "idle_timeout_ms") st = want_ms(&cfg->idle_timeout);
     else if (key == "init_timeout_ms") st = want_ms(&cfg->init_timeout);
     else if (key == "shutdown_grace_ms") st = want_ms(&cfg->shutdown_grace);
@@ -96,6 +113,8 @@ Status LoadDaemonConfigFile(const std::string& path, DaemonConfig* cfg) {
     else if (key == "network") st = want_string(&cfg->network);
     else if (key == "log_level") st = want_string(&cfg->log_level);
     else if (key == "loop_spin_us") st = want_int(&cfg->loop_spin_us);
+    else if (key == "blank_sandboxes") st = want_int(&cfg->blank_sandboxes);
+    else if (key == "freeze_idle_ms") st = want_ms(&cfg->freeze_idle);
     else if (key == "runtimes_dir") st = want_string(&cfg->runtimes_dir);
     else st = Status::InvalidArgument(fmt::format("unknown config key '{}' in '{}'", std::string(key), path));
     HEARTH_RETURN_IF_ERROR(st);

@@ -22,8 +22,26 @@ struct DaemonConfig {
   int io_threads = 1;
   // Threads for blocking work (SQLite, unzip, process launch). Default: 4
   int worker_threads = 4;
-  // Cap on execution environments alive on this host; beyond it invokes get 429. Default: 256
-  int max_environments = 256;
+  // Cap on execution environments alive on this host (idle, busy, provisioned); when full, the
+  // longest-idle environment of another function is evicted, else the invoke waits up to
+  // admission_wait and then gets 429. 0 = derived from the host at start (memory, open files,
+  // processes: scheduler/capacity.h). Default: 0
+  int max_environments = 0;
+  // The account concurrency limit (concurrent executions; reserved and provisioned concurrency
+  // are carved out of it). The effective limit is min(this, the host's max_environments).
+  // Default: 1000 (Lambda's)
+  int account_concurrency = 1000;
+  // Scaling rate: new environments per function per scaling_period, refilled continuously,
+  // never banked beyond one bucket; beyond it invokes get 429. Default: 1000 per 10 s (Lambda's)
+  int scaling_rate = 1000;
+  std::chrono::milliseconds scaling_period{std::chrono::seconds(10)};
+  // Memory-aware admission: host memory kept free (MemAvailable never admitted below it), the
+  // footprint assumed for an environment until one of its function has been measured, and how
+  // long an invoke waits for memory or an environment slot before 429. Defaults: 1024 MiB, 16 MiB,
+  // 1000 ms
+  int memory_reserve_mb = 1024;
+  int environment_memory_estimate_mb = 16;
+  std::chrono::milliseconds admission_wait{std::chrono::milliseconds(1000)};
   // An idle environment is shut down after this long. Default: 300 s
   std::chrono::milliseconds idle_timeout{std::chrono::seconds(300)};
   // Init phase limit. Default: 10 s (Lambda's on-demand limit)
@@ -40,6 +58,15 @@ struct DaemonConfig {
   // slirp4netns package). Never inbound. No effect with isolation "process". Default: none
   // (least privilege: functions that need the network get it where the host opts in).
   std::string network = "none";
+  // Sandbox: blank sandboxes kept ready (namespaces, cgroup, network and the common part of the
+  // root made ahead of need, so a cold start only mounts the code and executes the bootstrap;
+  // docs/security.md). 0 makes each one on the cold path. Default: 3
+  int blank_sandboxes = 3;
+  // An idle environment (runtime parked in `next`) is frozen after this long: background work a
+  // function left running after its response gets no CPU (as in Lambda) until the next invoke
+  // thaws it, which costs that invoke ~60-90 us; invokes closer together than this never pay it.
+  // 0: never. Default: 1000 ms (docs/architecture.md, "Freezing idle environments")
+  std::chrono::milliseconds freeze_idle{std::chrono::milliseconds(1000)};
   // Log level: trace, debug, info, warn, error. Default: info
   std::string log_level = "info";
   // After each burst of work the event loop polls this long before blocking, so replies that are

@@ -21,6 +21,7 @@
 #include "invoke/registry.h"
 #include "sandbox/process_launcher.h"
 #include "sandbox/sandbox_launcher.h"
+#include "scheduler/capacity.h"
 #include "scheduler/runtimes.h"
 #include "scheduler/manager.h"
 #include "store/sqlite_store.h"
@@ -126,11 +127,42 @@ void RunLoop(asio::io_context& loop, std::chrono::microseconds spin) {
   }
 }
 
+// Reserved and provisioned concurrency from the store; provisioned environments start now
+// (ahead of traffic, as after PutProvisionedConcurrencyConfig).
+Status LoadConcurrency(store::MetadataStore& store, const invoke::FunctionRegistry& registry,
+                       scheduler::EnvironmentManager& manager) {
+  auto reserved = store.ListReservedConcurrency();
+  if (!reserved) return reserved.error();
+  for (const auto& [name, n] : *reserved) manager.SetReserved(name, n);
+  auto provisioned = store.ListProvisionedConcurrency("");
+  if (!provisioned) return provisioned.error();
+  for (const auto& pc : *provisioned) {
+    const invoke::FunctionEntry* e = registry.Find(pc.function_name);
+    const invoke::VersionEntry* v = e ? e->ResolvePublished(pc.qualifier) : nullptr;
+    if (!v) {
+      spdlog::error("provisioned concurrency of {}:{}: no such published version or alias",
+                    pc.function_name, pc.qualifier);
+      continue;
+    }
+    manager.SetProvisioned(pc.qualifier, pc.requested, v->config, v->code_dir, v->opt_dir);
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
-int Serve(const config::DaemonConfig& cfg) {
+int Serve(const config::DaemonConfig& cfg_in) {
+  config::DaemonConfig cfg = cfg_in;
   spdlog::set_level(spdlog::level::from_str(cfg.log_level));
   ::signal(SIGPIPE, SIG_IGN);
+  // Every environment holds a few descriptors in the daemon: use all the host allows.
+  const int64_t open_files = scheduler::RaiseOpenFilesLimit();
+  if (cfg.max_environments == 0) {
+    std::string why;
+    cfg.max_environments = scheduler::DeriveMaxEnvironments(scheduler::ReadHostFacts(), {}, &why);
+    spdlog::info("max_environments {} (derived: {}; open files limit {})", cfg.max_environments,
+                 why, open_files);
+  }
   std::error_code fec;
   const fs::path data = fs::absolute(cfg.data_dir);
   fs::create_directories(data, fec);
@@ -152,6 +184,7 @@ int Serve(const config::DaemonConfig& cfg) {
   if (cfg.isolation == "sandbox") {
     auto sbx = sandbox::NewSandboxLauncher(
         {.state_dir = data / "sandbox",
+         .blank_pool = cfg.blank_sandboxes,
          .network = cfg.network == "egress" ? sandbox::NetworkMode::kEgress : sandbox::NetworkMode::kNone});
     if (!sbx) {
       spdlog::critical("{}", sbx.error().message());
@@ -175,18 +208,35 @@ int Serve(const config::DaemonConfig& cfg) {
 
   asio::io_context loop(1);
   asio::thread_pool workers(static_cast<std::size_t>(cfg.worker_threads));
+  // Launching environments has a pool of its own: a burst of cold starts must not queue the
+  // control plane's store calls behind it.
+  asio::thread_pool launch_workers(static_cast<std::size_t>(cfg.worker_threads));
 
   scheduler::EnvironmentContext ectx;
   ectx.loop = loop.get_executor();
-  ectx.workers = &workers;
+  ectx.workers = &launch_workers;
   ectx.launcher = launcher.get();
   ectx.logs = &logs;
   ectx.clock = &clock;
   ectx.region = cfg.region;
   ectx.init_timeout = cfg.init_timeout;
   ectx.shutdown_grace = cfg.shutdown_grace;
+  ectx.freeze_idle = cfg.freeze_idle;
   ectx.runtimes_dir = cfg.runtimes_dir.empty() ? scheduler::DefaultRuntimesDir() : fs::absolute(cfg.runtimes_dir);
-  scheduler::EnvironmentManager manager(ectx, scheduler::ManagerOptions{cfg.max_environments, cfg.idle_timeout});
+  scheduler::ManagerOptions mopts;
+  mopts.max_environments = cfg.max_environments;
+  mopts.idle_timeout = cfg.idle_timeout;
+  mopts.account_concurrency = cfg.account_concurrency;
+  mopts.scaling_rate = cfg.scaling_rate;
+  mopts.scaling_period = cfg.scaling_period;
+  mopts.memory.reserve_bytes = int64_t{cfg.memory_reserve_mb} << 20;
+  mopts.memory.default_estimate_bytes = int64_t{cfg.environment_memory_estimate_mb} << 20;
+  mopts.admission_wait = cfg.admission_wait;
+  scheduler::EnvironmentManager manager(ectx, std::move(mopts));
+  if (Status st = LoadConcurrency(**store, registry, manager); !st.ok()) {
+    spdlog::critical("cannot load concurrency settings: {}", st.ToString());
+    return 1;
+  }
   invoke::Invoker invoker(registry, manager, cfg.region, cfg.account_id);
 
   api::ApiContext actx;
@@ -250,6 +300,7 @@ int Serve(const config::DaemonConfig& cfg) {
     timer->async_wait([&loop, timer](const boost::system::error_code&) { loop.stop(); });
   });
   RunLoop(loop, std::chrono::microseconds(cfg.loop_spin_us));
+  launch_workers.join();
   workers.join();
   spdlog::info("stopped");
   return 0;

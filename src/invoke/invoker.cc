@@ -46,7 +46,8 @@ asio::awaitable<Result<scheduler::InvokeOutcome>> Invoker::Invoke(InvokeRequest&
   std::filesystem::path code_dir = std::move(target->code_dir);
   std::filesystem::path opt_dir = std::move(target->opt_dir);
 
-  auto lease = co_await manager_.Acquire(cfg, code_dir, opt_dir, req.request_id);
+  // The caller's qualifier (an alias or version) selects its provisioned environments.
+  auto lease = co_await manager_.Acquire(cfg, code_dir, opt_dir, req.request_id, req.qualifier);
   if (!lease) co_return std::unexpected(lease.error());
   if (lease->start_error) {
     scheduler::InvokeOutcome out;
@@ -60,6 +61,7 @@ asio::awaitable<Result<scheduler::InvokeOutcome>> Invoker::Invoke(InvokeRequest&
   inv.timeout = std::chrono::seconds(cfg.timeout_s);
   inv.invoked_function_arn = std::move(req.invoked_arn);
   inv.client_context = std::move(req.client_context);
+  inv.stream = std::move(req.stream);
   inv.trace_id = req.trace_id.empty()
                      ? NewTraceId(std::chrono::duration_cast<std::chrono::seconds>(
                                       std::chrono::system_clock::now().time_since_epoch())

@@ -3,6 +3,7 @@
 //
 // Threading: loop-confined.
 
+#include <memory>
 #include <string>
 
 #include <boost/asio/awaitable.hpp>
@@ -23,6 +24,9 @@ struct InvokeRequest {
   std::string payload;             // valid JSON
   std::string client_context;      // decoded JSON, or empty
   std::string trace_id;            // X-Ray header for the runtime, or empty (one is made)
+  // InvokeWithResponseStream: where the response streams to (see runtimeapi/stream.h); null
+  // for a buffered Invoke.
+  std::shared_ptr<runtimeapi::ResponseSink> stream;
 };
 
 class Invoker {

@@ -45,6 +45,13 @@ struct FunctionEntry {
     auto it = aliases.find(name);
     return it == aliases.end() ? nullptr : &it->second;
   }
+  // The published version a qualifier runs: a version number, or an alias's primary version
+  // (its routing version is not considered). nullptr for $LATEST, an alias on $LATEST, or
+  // unknown qualifiers. Provisioned concurrency runs this.
+  const VersionEntry* ResolvePublished(std::string_view qualifier) const {
+    if (const config::AliasConfig* a = FindAlias(qualifier)) return FindVersion(a->function_version);
+    return FindVersion(qualifier);
+  }
   // The highest published version, nullptr when there is none.
   const VersionEntry* LastVersion() const {
     return versions.empty() ? nullptr : &versions.rbegin()->second;

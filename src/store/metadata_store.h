@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "common/status.h"
@@ -30,6 +31,16 @@ struct LayerVersion {
   int64_t unzipped_size = 0;  // bytes once unpacked
   std::string created_date;   // "2018-11-14T23:03:52.894+0000"
   bool deleted = false;
+};
+
+// One provisioned concurrency configuration (lambda-reference.md section 6): the requested
+// number of pre-initialized environments for a published version or an alias. Allocation status
+// is live state of the daemon, not stored.
+struct ProvisionedConcurrency {
+  std::string function_name;
+  std::string qualifier;  // a version number or an alias name (never $LATEST)
+  int requested = 0;
+  std::string last_modified;  // "2018-11-14T23:03:52.894+0000"
 };
 
 class MetadataStore {
@@ -108,6 +119,26 @@ class MetadataStore {
   virtual Result<std::vector<LayerVersion>> ListAllLayerVersions() = 0;
   // Marks a version deleted (its row stays for the functions using it). Ok when absent.
   virtual Status DeleteLayerVersion(std::string_view layer_name, int64_t version) = 0;
+
+  // --- Concurrency (schema 4) ---
+
+  // Sets the function's reserved concurrency. NotFound if the function is absent.
+  virtual Status PutReservedConcurrency(std::string_view function, int reserved) = 0;
+  // Removes it (Ok when there is none).
+  virtual Status DeleteReservedConcurrency(std::string_view function) = 0;
+  // Every function with reserved concurrency, in name order.
+  virtual Result<std::vector<std::pair<std::string, int>>> ListReservedConcurrency() = 0;
+
+  // Adds or replaces a provisioned concurrency config. NotFound if the function is absent.
+  virtual Status PutProvisionedConcurrency(const ProvisionedConcurrency& pc) = 0;
+  // NotFound when there is no such config.
+  virtual Status DeleteProvisionedConcurrency(std::string_view function,
+                                              std::string_view qualifier) = 0;
+  // Every config (of one function, or of all when `function` is empty), by function then
+  // qualifier.
+  virtual Result<std::vector<ProvisionedConcurrency>> ListProvisionedConcurrency(
+      std::string_view function) = 0;
+  // Both kinds of concurrency settings go with DeleteFunction.
 };
 
 using MetadataStorePtr = std::unique_ptr<MetadataStore>;

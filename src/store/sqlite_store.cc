@@ -272,6 +272,22 @@ CREATE TABLE layer_versions (
 );
 CREATE INDEX layer_versions_by_code ON layer_versions(code_sha256);
 )sql"},
+    {4, R"sql(
+-- Reserved concurrency (PutFunctionConcurrency): one row per function that has it.
+CREATE TABLE function_concurrency (
+  function_name TEXT PRIMARY KEY NOT NULL REFERENCES functions(name) ON DELETE CASCADE,
+  reserved      INTEGER NOT NULL
+);
+
+-- Provisioned concurrency configs: one per published version or alias of a function.
+CREATE TABLE provisioned_concurrency (
+  function_name TEXT NOT NULL REFERENCES functions(name) ON DELETE CASCADE,
+  qualifier     TEXT NOT NULL,
+  requested     INTEGER NOT NULL,
+  last_modified TEXT NOT NULL,
+  PRIMARY KEY (function_name, qualifier)
+);
+)sql"},
 };
 
 constexpr bool MigrationsAreDense() {
@@ -813,6 +829,102 @@ class SqliteStore final : public MetadataStore {
     if (!stmt) return stmt.error();
     stmt->Bind(1, layer_name).Bind(2, version);
     return stmt->Run();
+  }
+
+  // --- Concurrency ---
+
+  Status PutReservedConcurrency(std::string_view function, int reserved) override {
+    std::lock_guard lock(mu_);
+    auto stmt = Stmt::Prepare(db_.get(),
+                              "INSERT INTO function_concurrency (function_name, reserved) "
+                              "SELECT name, ?2 FROM functions WHERE name = ?1 "
+                              "ON CONFLICT(function_name) DO UPDATE SET reserved = excluded.reserved");
+    if (!stmt) return stmt.error();
+    stmt->Bind(1, function).Bind(2, int64_t{reserved});
+    HEARTH_RETURN_IF_ERROR(stmt->Run());
+    if (sqlite3_changes(db_.get()) == 0) return NotFound(function);
+    return Status::Ok();
+  }
+
+  Status DeleteReservedConcurrency(std::string_view function) override {
+    std::lock_guard lock(mu_);
+    auto stmt = Stmt::Prepare(db_.get(), "DELETE FROM function_concurrency WHERE function_name = ?1");
+    if (!stmt) return stmt.error();
+    stmt->Bind(1, function);
+    return stmt->Run();
+  }
+
+  Result<std::vector<std::pair<std::string, int>>> ListReservedConcurrency() override {
+    std::lock_guard lock(mu_);
+    auto stmt = Stmt::Prepare(
+        db_.get(), "SELECT function_name, reserved FROM function_concurrency ORDER BY function_name");
+    if (!stmt) return std::unexpected(stmt.error());
+    std::vector<std::pair<std::string, int>> out;
+    while (true) {
+      auto row = stmt->Step();
+      if (!row) return std::unexpected(row.error());
+      if (!*row) break;
+      out.emplace_back(std::string(stmt->ColumnText(0)), static_cast<int>(stmt->ColumnInt(1)));
+    }
+    return out;
+  }
+
+  Status PutProvisionedConcurrency(const ProvisionedConcurrency& pc) override {
+    std::lock_guard lock(mu_);
+    auto stmt = Stmt::Prepare(
+        db_.get(),
+        "INSERT INTO provisioned_concurrency (function_name, qualifier, requested, last_modified) "
+        "SELECT name, ?2, ?3, ?4 FROM functions WHERE name = ?1 "
+        "ON CONFLICT(function_name, qualifier) DO UPDATE SET requested = excluded.requested, "
+        "last_modified = excluded.last_modified");
+    if (!stmt) return stmt.error();
+    stmt->Bind(1, pc.function_name)
+        .Bind(2, pc.qualifier)
+        .Bind(3, int64_t{pc.requested})
+        .Bind(4, pc.last_modified);
+    HEARTH_RETURN_IF_ERROR(stmt->Run());
+    if (sqlite3_changes(db_.get()) == 0) return NotFound(pc.function_name);
+    return Status::Ok();
+  }
+
+  Status DeleteProvisionedConcurrency(std::string_view function,
+                                      std::string_view qualifier) override {
+    std::lock_guard lock(mu_);
+    auto stmt = Stmt::Prepare(
+        db_.get(),
+        "DELETE FROM provisioned_concurrency WHERE function_name = ?1 AND qualifier = ?2");
+    if (!stmt) return stmt.error();
+    stmt->Bind(1, function).Bind(2, qualifier);
+    HEARTH_RETURN_IF_ERROR(stmt->Run());
+    if (sqlite3_changes(db_.get()) == 0) {
+      return Status::NotFound(fmt::format("No Provisioned Concurrency Config found for {}:{}",
+                                          function, qualifier));
+    }
+    return Status::Ok();
+  }
+
+  Result<std::vector<ProvisionedConcurrency>> ListProvisionedConcurrency(
+      std::string_view function) override {
+    std::lock_guard lock(mu_);
+    auto stmt = Stmt::Prepare(db_.get(),
+                              "SELECT function_name, qualifier, requested, last_modified "
+                              "FROM provisioned_concurrency WHERE ?1 = '' OR function_name = ?1 "
+                              "ORDER BY function_name, qualifier");
+    if (!stmt) return std::unexpected(stmt.error());
+    stmt->Bind(1, function);
+    std::vector<ProvisionedConcurrency> out;
+    while (true) {
+      auto row = stmt->Step();
+      if (!row) return std::unexpected(row.error());
+      if (!*row) break;
+      ProvisionedConcurrency pc;
+      pc.function_name = std::string(stmt->ColumnText(0));
+      pc.qualifier = std::string(stmt->ColumnText(1));
+      pc.requested = static_cast<int>(stmt->ColumnInt(2));
+      pc.last_modified = std::string(stmt->ColumnText(3));
+      out.push_back(std::move(pc));
+    }
+    return out;
   }
 
  private:

@@ -27,7 +27,7 @@
 namespace hearth::store {
 
 // The schema version this build writes (PRAGMA user_version after OpenSqliteStore).
-inline constexpr int kSqliteSchemaVersion = 3;
+inline constexpr int kSqliteSchemaVersion = 4;
 
 // The PRAGMA application_id stamped into every Hearth metadata database ("HRTH").
 inline constexpr int kSqliteApplicationId = 0x48525448;

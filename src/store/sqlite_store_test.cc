@@ -686,7 +686,7 @@ TEST(SqliteStoreMigrationTest, SchemaOneUpgradesInPlace) {
   }
   RawExec(p,
           "PRAGMA user_version = 1; DROP TABLE function_aliases; DROP TABLE layer_versions; "
-          "DROP TABLE layers;");
+          "DROP TABLE layers; DROP TABLE function_concurrency; DROP TABLE provisioned_concurrency;");
   auto store = OpenSqliteStore(p);
   ASSERT_TRUE(store.has_value()) << store.error().ToString();
   EXPECT_EQ(RawQueryInt(p, "PRAGMA user_version"), kSqliteSchemaVersion);
@@ -779,6 +779,45 @@ TEST_F(SqliteStoreTest, LayerCodeIsReferencedWhileLiveOrUsed) {
   EXPECT_EQ(store_->GetUsage()->total_code_size, 10);
   ASSERT_TRUE(store_->DeleteFunction("f").ok());
   EXPECT_EQ(*store_->ReferencedCode(), (std::vector<std::string>{}));
+}
+
+TEST_F(SqliteStoreTest, ConcurrencySettingsPersistAndGoWithTheFunction) {
+  Create(MakeConfig("f"));
+  Create(MakeConfig("g"));
+  EXPECT_EQ(store_->PutReservedConcurrency("nope", 5).code(), StatusCode::kNotFound);
+  ASSERT_TRUE(store_->PutReservedConcurrency("f", 5).ok());
+  ASSERT_TRUE(store_->PutReservedConcurrency("f", 7).ok());  // replaces
+  ASSERT_TRUE(store_->PutReservedConcurrency("g", 0).ok());
+  ProvisionedConcurrency pc{.function_name = "f", .qualifier = "live", .requested = 3,
+                            .last_modified = "2024-01-01T00:00:00.000+0000"};
+  ASSERT_TRUE(store_->PutProvisionedConcurrency(pc).ok());
+  pc.qualifier = "1";
+  pc.requested = 2;
+  ASSERT_TRUE(store_->PutProvisionedConcurrency(pc).ok());
+  pc.requested = 4;
+  ASSERT_TRUE(store_->PutProvisionedConcurrency(pc).ok());  // replaces
+  pc.function_name = "nope";
+  EXPECT_EQ(store_->PutProvisionedConcurrency(pc).code(), StatusCode::kNotFound);
+  Reopen();  // survives a restart
+  auto reserved = store_->ListReservedConcurrency();
+  ASSERT_TRUE(reserved.has_value()) << reserved.error().ToString();
+  EXPECT_EQ(*reserved, (std::vector<std::pair<std::string, int>>{{"f", 7}, {"g", 0}}));
+  auto all = store_->ListProvisionedConcurrency("");
+  ASSERT_TRUE(all.has_value()) << all.error().ToString();
+  ASSERT_EQ(all->size(), 2u);
+  EXPECT_EQ((*all)[0].qualifier, "1");
+  EXPECT_EQ((*all)[0].requested, 4);
+  EXPECT_EQ((*all)[1].qualifier, "live");
+  EXPECT_EQ((*all)[1].last_modified, "2024-01-01T00:00:00.000+0000");
+  EXPECT_TRUE(store_->ListProvisionedConcurrency("g")->empty());
+  EXPECT_EQ(store_->DeleteProvisionedConcurrency("f", "9").code(), StatusCode::kNotFound);
+  ASSERT_TRUE(store_->DeleteProvisionedConcurrency("f", "1").ok());
+  EXPECT_EQ(store_->ListProvisionedConcurrency("f")->size(), 1u);
+  ASSERT_TRUE(store_->DeleteReservedConcurrency("g").ok());
+  ASSERT_TRUE(store_->DeleteReservedConcurrency("g").ok());  // absent: still Ok
+  ASSERT_TRUE(store_->DeleteFunction("f").ok());
+  EXPECT_TRUE(store_->ListReservedConcurrency()->empty());
+  EXPECT_TRUE(store_->ListProvisionedConcurrency("")->empty());
 }
 
 }  // namespace
