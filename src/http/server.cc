@@ -1,6 +1,10 @@
 #include "http/server.h"
 
+#include <array>
+#include <cstdio>
+
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -23,6 +27,72 @@ Response MakeResponse(const Request& req, bhttp::status status, std::string body
   res.body() = std::move(body);
   res.prepare_payload();
   return res;
+}
+
+asio::awaitable<bool> Exchange::ReadSome(std::string& piece) {
+  piece.clear();
+  while (!read_error_ && !parser_.is_done()) {
+    auto [ec, n] = co_await bhttp::async_read_some(stream_, buffer_, parser_, kNoThrow);
+    if (ec) {
+      read_error_ = ec;
+      co_return false;
+    }
+    std::string& body = parser_.get().body();
+    if (!body.empty()) {
+      piece.swap(body);  // the body reader appends at the (now empty) body's end
+      body.clear();
+      co_return true;
+    }
+  }
+  co_return false;
+}
+
+asio::awaitable<bool> Exchange::ReadAll(std::string& body) {
+  std::string piece;
+  for (;;) {
+    const bool more = co_await ReadSome(piece);
+    if (!more) break;
+    body.append(piece);
+  }
+  co_return !read_error_;
+}
+
+asio::awaitable<bool> Exchange::WriteHeader(bhttp::response_header<>& header) {
+  if (write_failed_) co_return false;
+  header.set(bhttp::field::transfer_encoding, "chunked");
+  header.erase(bhttp::field::content_length);
+  bhttp::response<bhttp::empty_body> res(std::move(header));
+  bhttp::response_serializer<bhttp::empty_body> sr(res);
+  if (write_timeout_.count() > 0) stream_.expires_after(write_timeout_);
+  auto [ec, n] = co_await bhttp::async_write_header(stream_, sr, kNoThrow);
+  if (write_timeout_.count() > 0) stream_.expires_never();
+  response_started_ = true;
+  if (ec) write_failed_ = true;
+  co_return !write_failed_;
+}
+
+asio::awaitable<bool> Exchange::WriteChunk(std::string_view data) {
+  if (write_failed_) co_return false;
+  if (data.empty()) co_return true;  // an empty chunk would end the body
+  char size[24];
+  const int len = std::snprintf(size, sizeof size, "%zx\r\n", data.size());
+  const std::array<asio::const_buffer, 3> bufs{asio::buffer(size, static_cast<std::size_t>(len)),
+                                               asio::buffer(data.data(), data.size()),
+                                               asio::buffer("\r\n", 2)};
+  if (write_timeout_.count() > 0) stream_.expires_after(write_timeout_);
+  auto [ec, n] = co_await asio::async_write(stream_, bufs, kNoThrow);
+  if (write_timeout_.count() > 0) stream_.expires_never();
+  if (ec) write_failed_ = true;
+  co_return !write_failed_;
+}
+
+asio::awaitable<bool> Exchange::WriteLast() {
+  if (write_failed_) co_return false;
+  if (write_timeout_.count() > 0) stream_.expires_after(write_timeout_);
+  auto [ec, n] = co_await asio::async_write(stream_, asio::buffer("0\r\n\r\n", 5), kNoThrow);
+  if (write_timeout_.count() > 0) stream_.expires_never();
+  if (ec) write_failed_ = true;
+  co_return !write_failed_;
 }
 
 asio::awaitable<void> ServeConnection(asio::ip::tcp::socket socket, std::shared_ptr<Handler> handler,
@@ -52,6 +122,39 @@ asio::awaitable<void> ServeConnection(asio::ip::tcp::socket socket, std::shared_
     }
     const std::uint64_t limit = opts->body_limit(parser.get().base());
     parser.body_limit(limit);  // still applies to chunked bodies
+    if (opts->wants_streaming && opts->streaming && opts->wants_streaming(parser.get().base())) {
+      if (timed) stream.expires_never();
+      const bool client_keep = parser.get().keep_alive();
+      Exchange ex(stream, buffer, parser);
+      ex.set_write_timeout(opts->idle_timeout);
+      if (parser.content_length() && *parser.content_length() > limit) ex.FailRead(bhttp::error::body_limit);
+      auto serve = opts->streaming(ex);
+      std::optional<Response> res = co_await std::move(serve);
+      if (!res) {  // the handler wrote its own (chunked) response
+        if (ex.write_failed() || !ex.body_done() || !client_keep) break;
+        if (timed) stream.expires_after(opts->idle_timeout);
+        continue;
+      }
+      const bool body_unread = !ex.body_done();
+      if (body_unread) res->keep_alive(false);
+      const bool keep = res->keep_alive();
+      if (timed) stream.expires_after(opts->idle_timeout);
+      auto [wec, wn] = co_await bhttp::async_write(stream, *res, kNoThrow);
+      if (wec) break;
+      if (body_unread && ex.read_error() == bhttp::error::body_limit) {
+        // Lingering close, as for the 413 below.
+        stream.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+        stream.expires_after(std::chrono::seconds(5));
+        std::uint64_t drained = 0;
+        while (drained < kMaxDrainBytes) {
+          auto [dec, dn] = co_await stream.async_read_some(buffer.prepare(64 * 1024), kNoThrow);
+          if (dec) break;
+          drained += dn;
+        }
+      }
+      if (!keep) break;
+      continue;
+    }
     bool too_large = parser.content_length() && *parser.content_length() > limit;
     if (!too_large && !parser.is_done()) {
       auto [ec2, n2] = co_await bhttp::async_read(stream, buffer, parser, kNoThrow);

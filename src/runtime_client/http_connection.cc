@@ -475,6 +475,55 @@ Status HttpConnection::ReadResponse(HttpResponse* response) {
   }
 }
 
+Status HttpConnection::BeginStreaming(std::string_view head) {
+  Status s = Connect();  // always a fresh connection: nothing can be resent once body bytes left
+  if (!s.ok()) return s;
+  s = SendAll(head, {});
+  if (!s.ok()) Close();
+  return s;
+}
+
+Status HttpConnection::SendParts(std::string_view a, std::string_view b, std::string_view c) {
+  if (fd_ < 0) return LostError(endpoint_, "is not open", 0);
+  iovec iov[3];
+  int count = 0;
+  for (std::string_view part : {a, b, c}) {
+    if (part.empty()) continue;
+    iov[count].iov_base = const_cast<char*>(part.data());
+    iov[count].iov_len = part.size();
+    ++count;
+  }
+  iovec* cur = iov;
+  while (count > 0) {
+    msghdr msg{};
+    msg.msg_iov = cur;
+    msg.msg_iovlen = static_cast<size_t>(count);
+    ssize_t n = ::sendmsg(fd_, &msg, MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return LostError(endpoint_, "failed while sending", errno);
+    }
+    size_t left = static_cast<size_t>(n);
+    while (count > 0 && left >= cur->iov_len) {
+      left -= cur->iov_len;
+      ++cur;
+      --count;
+    }
+    if (count > 0) {
+      cur->iov_base = static_cast<char*>(cur->iov_base) + left;
+      cur->iov_len -= left;
+    }
+  }
+  return {};
+}
+
+Status HttpConnection::FinishStreaming(HttpResponse* response) {
+  if (fd_ < 0) return LostError(endpoint_, "is not open", 0);
+  Status s = ReadResponse(response);
+  Close();
+  return s;
+}
+
 Status HttpConnection::RoundTrip(std::string_view head, std::string_view body,
                                  HttpResponse* response) {
   if (fd_ < 0) {

@@ -59,6 +59,14 @@ class HttpConnection {
   // (malformed response). After any error the connection is closed. Any HTTP status is "ok" here.
   Status RoundTrip(std::string_view head, std::string_view body, HttpResponse* response);
 
+  // A request whose body is sent piece by piece (response streaming): BeginStreaming() opens a
+  // fresh connection and sends `head`; SendParts() sends raw bytes (the caller frames chunks);
+  // FinishStreaming() reads the final response and closes the connection, as Lambda asks of
+  // streaming runtimes. Errors as for RoundTrip(); the connection is closed after any error.
+  Status BeginStreaming(std::string_view head);
+  Status SendParts(std::string_view a, std::string_view b = {}, std::string_view c = {});
+  Status FinishStreaming(HttpResponse* response);
+
   // True when the open connection has already carried a complete exchange, i.e. a failure on it
   // may just mean the server dropped an idle keep-alive connection.
   bool reused() const { return fd_ >= 0 && exchanges_ > 0; }

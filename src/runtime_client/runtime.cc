@@ -216,6 +216,39 @@ class Runtime::Impl {
 
   const std::string& endpoint() const { return connection_.endpoint().host_port; }
 
+  // Response streaming: the POST head, raw body bytes, and the end (last chunk + trailers).
+  Status StreamBegin(const std::string& request_id, std::string_view content_type) {
+    head_.clear();
+    head_ += "POST ";
+    head_ += kApiPrefix;
+    head_ += "/runtime/invocation/";
+    AppendPathSegment(&head_, request_id);
+    head_ += "/response HTTP/1.1\r\n";
+    head_ += common_headers_;
+    head_ += "Content-Type: ";
+    AppendHeaderValue(&head_, content_type);
+    head_ +=
+        "\r\nLambda-Runtime-Function-Response-Mode: streaming\r\n"
+        "Transfer-Encoding: chunked\r\n"
+        "Trailer: Lambda-Runtime-Function-Error-Type, Lambda-Runtime-Function-Error-Body\r\n\r\n";
+    return connection_.BeginStreaming(head_);
+  }
+
+  Status StreamSend(std::string_view a, std::string_view b = {}, std::string_view c = {}) {
+    return connection_.SendParts(a, b, c);
+  }
+
+  // Reads the answer to a stream (whose last chunk may not have gone out, when sending failed:
+  // the server may still have said why, e.g. 413).
+  Status StreamFinish() {
+    Status s = connection_.FinishStreaming(&response_);
+    if (!s.ok()) return s;
+    if (!Is2xx(response_.status)) return HttpStatusError("POST invocation/response (streaming)", response_);
+    return {};
+  }
+
+  void StreamAbort() { connection_.Close(); }
+
  private:
   static bool ParseDeadline(std::string_view text, int64_t* out) {
     if (text.empty() || text.size() > 18) return false;
@@ -325,6 +358,141 @@ Status Runtime::PostInitError(const std::string& error_type, const std::string& 
 
 const std::string& Runtime::endpoint() const { return impl_->endpoint(); }
 
+ResponseStream Runtime::StreamResponse(const std::string& request_id) {
+  return ResponseStream(impl_.get(), request_id);
+}
+
+// ---------------------------------------------------------------------------------------------
+// ResponseStream
+
+namespace {
+
+std::string Base64(std::string_view in) {
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  out.reserve((in.size() + 2) / 3 * 4);
+  size_t i = 0;
+  for (; i + 2 < in.size(); i += 3) {
+    uint32_t v = static_cast<uint32_t>(static_cast<unsigned char>(in[i])) << 16 |
+                 static_cast<uint32_t>(static_cast<unsigned char>(in[i + 1])) << 8 |
+                 static_cast<unsigned char>(in[i + 2]);
+    out += kAlphabet[v >> 18];
+    out += kAlphabet[(v >> 12) & 63];
+    out += kAlphabet[(v >> 6) & 63];
+    out += kAlphabet[v & 63];
+  }
+  if (i < in.size()) {
+    uint32_t v = static_cast<uint32_t>(static_cast<unsigned char>(in[i])) << 16;
+    if (i + 1 < in.size()) v |= static_cast<uint32_t>(static_cast<unsigned char>(in[i + 1])) << 8;
+    out += kAlphabet[v >> 18];
+    out += kAlphabet[(v >> 12) & 63];
+    out += i + 1 < in.size() ? kAlphabet[(v >> 6) & 63] : '=';
+    out += '=';
+  }
+  return out;
+}
+
+}  // namespace
+
+ResponseStream::ResponseStream(Runtime::Impl* runtime, std::string request_id)
+    : runtime_(runtime), request_id_(std::move(request_id)) {}
+
+ResponseStream::ResponseStream(ResponseStream&& other) noexcept
+    : runtime_(other.runtime_),
+      request_id_(std::move(other.request_id_)),
+      content_type_(std::move(other.content_type_)),
+      content_type_set_(other.content_type_set_),
+      started_(other.started_),
+      ended_(other.ended_),
+      bytes_written_(other.bytes_written_),
+      broken_(std::move(other.broken_)) {
+  other.runtime_ = nullptr;
+  other.ended_ = true;
+}
+
+ResponseStream& ResponseStream::operator=(ResponseStream&& other) noexcept {
+  if (this != &other) {
+    if (runtime_ != nullptr && started_ && !ended_) {
+      (void)Fail(InvocationResponse::Failure("Runtime.StreamAbandoned", "the response stream was abandoned"));
+    }
+    runtime_ = other.runtime_;
+    request_id_ = std::move(other.request_id_);
+    content_type_ = std::move(other.content_type_);
+    content_type_set_ = other.content_type_set_;
+    started_ = other.started_;
+    ended_ = other.ended_;
+    bytes_written_ = other.bytes_written_;
+    broken_ = std::move(other.broken_);
+    other.runtime_ = nullptr;
+    other.ended_ = true;
+  }
+  return *this;
+}
+
+ResponseStream::~ResponseStream() {
+  if (runtime_ != nullptr && started_ && !ended_) {
+    (void)Fail(InvocationResponse::Failure("Runtime.StreamAbandoned", "the response stream was abandoned"));
+  }
+}
+
+void ResponseStream::SetContentType(std::string content_type) {
+  if (started_) return;
+  content_type_ = std::move(content_type);
+  content_type_set_ = true;
+}
+
+Status ResponseStream::Start() {
+  if (started_) return broken_;
+  started_ = true;
+  Status s = runtime_->StreamBegin(request_id_, content_type_);
+  if (!s.ok()) broken_ = s;
+  return s;
+}
+
+Status ResponseStream::Write(std::string_view data) {
+  if (ended_ || runtime_ == nullptr) return Error(ErrorCode::kInvalidArgument, "the response stream has ended");
+  Status s = Start();
+  if (!s.ok()) return s;
+  if (data.empty()) return {};
+  char size[24];
+  int n = std::snprintf(size, sizeof(size), "%zx\r\n", data.size());
+  s = runtime_->StreamSend(std::string_view(size, static_cast<size_t>(n)), data, "\r\n");
+  if (!s.ok()) {
+    broken_ = s;
+    return s;
+  }
+  bytes_written_ += data.size();
+  return {};
+}
+
+Status ResponseStream::End(std::string_view trailers) {
+  if (ended_ || runtime_ == nullptr) return Error(ErrorCode::kInvalidArgument, "the response stream has ended");
+  (void)Start();  // a stream with nothing written still sends its (empty) body
+  ended_ = true;
+  if (broken_.ok()) {
+    Status sent = runtime_->StreamSend("0\r\n", trailers, "\r\n");
+    if (!sent.ok()) broken_ = sent;
+  }
+  // Even after a failed send, the server may have answered before closing (413 over the limit).
+  Status answer = runtime_->StreamFinish();
+  if (!answer.ok() && answer.error().code() == ErrorCode::kHttpStatus) return answer;
+  if (!broken_.ok()) return broken_;
+  return answer;
+}
+
+Status ResponseStream::Finish() { return End({}); }
+
+Status ResponseStream::Fail(const InvocationResponse& failure) {
+  if (failure.success()) return Error(ErrorCode::kInvalidArgument, "Fail() needs a Failure response");
+  std::string trailers = "Lambda-Runtime-Function-Error-Type: ";
+  AppendHeaderValue(&trailers, failure.error_type());
+  trailers += "\r\nLambda-Runtime-Function-Error-Body: ";
+  trailers += Base64(failure.payload());
+  trailers += "\r\n";
+  return End(trailers);
+}
+
 // ---------------------------------------------------------------------------------------------
 // RunHandler
 
@@ -386,6 +554,70 @@ int RunHandler(Runtime& runtime, const Handler& handler) {
       if (posted.error().code() != ErrorCode::kHttpStatus) return ExitCodeFor(posted.error());
     }
   }
+}
+
+namespace {
+
+InvocationResponse CallStreamingHandler(const StreamingHandler& handler, const InvocationRequest& request,
+                                        ResponseStream& stream) {
+  try {
+    return handler(request, stream);
+  } catch (const std::exception& e) {
+    return InvocationResponse::Failure(Demangle(typeid(e).name()), e.what());
+  } catch (...) {
+    const std::type_info* type = abi::__cxa_current_exception_type();
+    return InvocationResponse::Failure(type != nullptr ? Demangle(type->name()) : "unknown",
+                                       "the handler threw an exception not derived from "
+                                       "std::exception");
+  }
+}
+
+}  // namespace
+
+int RunStreamingHandler(Runtime& runtime, const StreamingHandler& handler) {
+  for (;;) {
+    Result<InvocationRequest> next = runtime.Next();
+    if (!next.ok()) {
+      Log("next invocation", next.error());
+      return ExitCodeFor(next.error());
+    }
+    const InvocationRequest& request = *next;
+    if (request.trace_id.empty()) {
+      ::unsetenv("_X_AMZN_TRACE_ID");
+    } else {
+      ::setenv("_X_AMZN_TRACE_ID", request.trace_id.c_str(), 1);
+    }
+
+    ResponseStream stream = runtime.StreamResponse(request.request_id);
+    InvocationResponse response = CallStreamingHandler(handler, request, stream);
+    Status ended;
+    const char* what = "ending the response stream";
+    if (response.success()) {
+      if (!stream.started() && !stream.content_type_set()) stream.SetContentType(response.content_type());
+      if (!response.payload().empty()) {
+        Status w = stream.Write(response.payload());
+        if (!w.ok()) Log("streaming the response", w.error());
+      }
+      ended = stream.Finish();
+    } else if (stream.started()) {
+      ended = stream.Fail(response);
+      what = "ending the response stream with an error";
+    } else {
+      ended = runtime.PostError(request.request_id, response);
+      what = "posting the error";
+    }
+    // A stream has its own connection: whatever happened to it, the next `next` starts afresh.
+    if (!ended.ok()) Log(what, ended.error());
+  }
+}
+
+int RunStreamingHandler(StreamingHandler handler) {
+  Result<Runtime> runtime = Runtime::FromEnvironment();
+  if (!runtime.ok()) {
+    Log("startup", runtime.error());
+    return 1;
+  }
+  return RunStreamingHandler(*runtime, handler);
 }
 
 int RunHandler(Handler handler) {

@@ -38,6 +38,10 @@ struct FakeRequest {
   std::string target;
   Headers headers;
   std::string body;
+  // A chunked request body: its chunks as they arrived (body holds their concatenation), and the
+  // trailer fields after the last chunk.
+  std::vector<std::string> chunks;
+  Headers trailers;
 
   // Case-insensitive; "" when absent.
   std::string Header(std::string_view name) const {
@@ -160,6 +164,12 @@ class FakeRuntimeApi {
     cv_.wait(lock, [&] { return requests_.size() >= n || stopping_; });
   }
 
+  // Waits up to `timeout` until at least `n` body chunks (of chunked requests) have arrived.
+  bool WaitForChunks(size_t n, std::chrono::milliseconds timeout) {
+    std::unique_lock<std::mutex> lock(mu_);
+    return cv_.wait_for(lock, timeout, [&] { return chunks_seen_ >= n || stopping_; }) && chunks_seen_ >= n;
+  }
+
   int connections_accepted() const {
     std::lock_guard<std::mutex> lock(mu_);
     return accepted_;
@@ -182,8 +192,56 @@ class FakeRuntimeApi {
     }
   }
 
+  // Reads until `buffer` holds `what`; its position, or npos on EOF/error.
+  static size_t ReadUntil(int fd, std::string* buffer, std::string_view what) {
+    size_t at;
+    while ((at = buffer->find(what)) == std::string::npos) {
+      char tmp[65536];
+      ssize_t n = ::recv(fd, tmp, sizeof(tmp), 0);
+      if (n <= 0) return std::string::npos;
+      buffer->append(tmp, static_cast<size_t>(n));
+    }
+    return at;
+  }
+
+  // A chunked body (with trailers); every chunk is counted as it arrives.
+  bool ReadChunkedBody(int fd, std::string* buffer, FakeRequest* req) {
+    for (;;) {
+      size_t eol = ReadUntil(fd, buffer, "\r\n");
+      if (eol == std::string::npos) return false;
+      size_t size = std::stoul(buffer->substr(0, eol), nullptr, 16);
+      buffer->erase(0, eol + 2);
+      if (size == 0) break;
+      while (buffer->size() < size + 2) {
+        char tmp[65536];
+        ssize_t n = ::recv(fd, tmp, sizeof(tmp), 0);
+        if (n <= 0) return false;
+        buffer->append(tmp, static_cast<size_t>(n));
+      }
+      req->chunks.push_back(buffer->substr(0, size));
+      req->body += req->chunks.back();
+      buffer->erase(0, size + 2);
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        ++chunks_seen_;
+      }
+      cv_.notify_all();
+    }
+    for (;;) {
+      size_t eol = ReadUntil(fd, buffer, "\r\n");
+      if (eol == std::string::npos) return false;
+      std::string line = buffer->substr(0, eol);
+      buffer->erase(0, eol + 2);
+      if (line.empty()) return true;
+      size_t colon = line.find(':');
+      std::string value = line.substr(colon + 1);
+      while (!value.empty() && value.front() == ' ') value.erase(0, 1);
+      req->trailers.emplace_back(line.substr(0, colon), value);
+    }
+  }
+
   // Reads one request; false on EOF or error.
-  static bool ReadRequest(int fd, std::string* buffer, FakeRequest* req) {
+  bool ReadRequest(int fd, std::string* buffer, FakeRequest* req) {
     size_t end;
     while ((end = buffer->find("\r\n\r\n")) == std::string::npos) {
       char tmp[65536];
@@ -209,6 +267,9 @@ class FakeRuntimeApi {
       while (!value.empty() && value.front() == ' ') value.erase(0, 1);
       req->headers.emplace_back(line.substr(0, colon), value);
       pos = next + 2;
+    }
+    if (internal::EqualsIgnoreCase(req->Header("Transfer-Encoding"), "chunked")) {
+      return ReadChunkedBody(fd, buffer, req);
     }
     size_t length = 0;
     std::string cl = req->Header("Content-Length");
@@ -252,6 +313,7 @@ class FakeRuntimeApi {
   std::condition_variable cv_;
   bool stopping_ = false;
   int accepted_ = 0;
+  size_t chunks_seen_ = 0;
   std::set<int> open_fds_;
   std::vector<std::thread> threads_;
   std::vector<FakeRequest> requests_;
@@ -942,6 +1004,189 @@ TEST(RunHandlerTest, FromEnvironmentFailureExitsNonZero) {
   ::unsetenv("AWS_LAMBDA_RUNTIME_API");
   EXPECT_EQ(RunHandler([](const InvocationRequest&) { return InvocationResponse::Success(""); }),
             1);
+}
+
+
+// ---------------------------------------------------------------------------------------------
+// Response streaming
+
+std::string Unbase64(std::string_view in) {
+  auto val = [](char c) -> int {
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+') return 62;
+    if (c == '/') return 63;
+    return -1;
+  };
+  std::string out;
+  uint32_t acc = 0;
+  int bits = 0;
+  for (char c : in) {
+    int v = val(c);
+    if (v < 0) break;
+    acc = acc << 6 | static_cast<uint32_t>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push_back(static_cast<char>((acc >> bits) & 0xFF));
+    }
+  }
+  return out;
+}
+
+std::string Trailer(const FakeRequest& r, std::string_view name) {
+  for (const auto& [k, v] : r.trailers) {
+    if (internal::EqualsIgnoreCase(k, name)) return v;
+  }
+  return "";
+}
+
+std::vector<FakeRequest> Posts(const FakeRuntimeApi& server) {
+  std::vector<FakeRequest> out;
+  for (const FakeRequest& r : server.requests()) {
+    if (r.method == "POST") out.push_back(r);
+  }
+  return out;
+}
+
+TEST(ResponseStreamTest, EachWriteReachesTheServerBeforeTheHandlerReturns) {
+  EventServer s({Event("s1", "{}")});
+  Runtime rt = MakeRuntime(s.server);
+  bool first_seen_early = false;
+  int rc = RunStreamingHandler(rt, [&](const InvocationRequest&, ResponseStream& out) {
+    out.SetContentType("text/plain");
+    EXPECT_TRUE(out.Write("one ").ok());
+    // The server sees the first chunk while the handler is still running.
+    first_seen_early = s.server.WaitForChunks(1, std::chrono::seconds(5));
+    EXPECT_TRUE(out.Write("two ").ok());
+    EXPECT_TRUE(out.Write("").ok());  // nothing: an empty chunk would end the body
+    return InvocationResponse::Success("three");
+  });
+  EXPECT_EQ(rc, 0);
+  EXPECT_TRUE(first_seen_early);
+  std::vector<FakeRequest> posts = Posts(s.server);
+  ASSERT_EQ(posts.size(), 1u);
+  const FakeRequest& p = posts[0];
+  EXPECT_EQ(p.target, "/2018-06-01/runtime/invocation/s1/response");
+  EXPECT_EQ(p.Header("Lambda-Runtime-Function-Response-Mode"), "streaming");
+  EXPECT_EQ(p.Header("Transfer-Encoding"), "chunked");
+  EXPECT_EQ(p.Header("Trailer"), "Lambda-Runtime-Function-Error-Type, Lambda-Runtime-Function-Error-Body");
+  EXPECT_EQ(p.Header("Content-Type"), "text/plain");
+  EXPECT_FALSE(p.HasHeader("Content-Length"));
+  EXPECT_EQ(p.chunks, (std::vector<std::string>{"one ", "two ", "three"}));
+  EXPECT_TRUE(p.trailers.empty());
+}
+
+TEST(ResponseStreamTest, FailureMidStreamSendsErrorTrailers) {
+  EventServer s({Event("f1", "{}"), Event("f2", "{}")});
+  Runtime rt = MakeRuntime(s.server);
+  int rc = RunStreamingHandler(rt, [&](const InvocationRequest& req, ResponseStream& out) -> InvocationResponse {
+    EXPECT_TRUE(out.Write("partial").ok());
+    if (req.request_id == "f1") return InvocationResponse::Failure("Custom.Broken", "lost the \"source\"");
+    throw std::runtime_error("thrown mid-stream");
+  });
+  EXPECT_EQ(rc, 0);
+  std::vector<FakeRequest> posts = Posts(s.server);
+  ASSERT_EQ(posts.size(), 2u);
+  EXPECT_EQ(posts[0].chunks, (std::vector<std::string>{"partial"}));
+  EXPECT_EQ(Trailer(posts[0], "Lambda-Runtime-Function-Error-Type"), "Custom.Broken");
+  EXPECT_EQ(Unbase64(Trailer(posts[0], "Lambda-Runtime-Function-Error-Body")),
+            R"({"errorMessage":"lost the \"source\"","errorType":"Custom.Broken","stackTrace":[]})");
+  EXPECT_EQ(posts[1].target, "/2018-06-01/runtime/invocation/f2/response");
+  EXPECT_EQ(Trailer(posts[1], "Lambda-Runtime-Function-Error-Type"), "std::runtime_error");
+  EXPECT_EQ(Unbase64(Trailer(posts[1], "Lambda-Runtime-Function-Error-Body")),
+            R"({"errorMessage":"thrown mid-stream","errorType":"std::runtime_error","stackTrace":[]})");
+}
+
+TEST(ResponseStreamTest, FailureBeforeAnyWriteUsesTheErrorEndpoint) {
+  EventServer s({Event("e1", "{}"), Event("ok", "{}")});
+  Runtime rt = MakeRuntime(s.server);
+  int rc = RunStreamingHandler(rt, [](const InvocationRequest& req, ResponseStream&) {
+    if (req.request_id == "e1") return InvocationResponse::Failure("Custom.Early", "before streaming");
+    return InvocationResponse::Success(R"({"whole":true})");  // nothing written: one chunk
+  });
+  EXPECT_EQ(rc, 0);
+  std::vector<FakeRequest> posts = Posts(s.server);
+  ASSERT_EQ(posts.size(), 2u);
+  EXPECT_EQ(posts[0].target, "/2018-06-01/runtime/invocation/e1/error");
+  EXPECT_EQ(posts[0].Header("Lambda-Runtime-Function-Error-Type"), "Custom.Early");
+  EXPECT_FALSE(posts[0].HasHeader("Lambda-Runtime-Function-Response-Mode"));
+  EXPECT_EQ(posts[1].Header("Lambda-Runtime-Function-Response-Mode"), "streaming");
+  EXPECT_EQ(posts[1].Header("Content-Type"), "application/json");  // from Success()
+  EXPECT_EQ(posts[1].chunks, (std::vector<std::string>{R"({"whole":true})"}));
+}
+
+TEST(ResponseStreamTest, RejectedStreamIsReportedAndTheLoopGoesOn) {
+  std::atomic<int> nexts{0};
+  FakeRuntimeApi* self = nullptr;
+  FakeRuntimeApi server([&](const FakeRequest& req) {
+    if (IsNext(req)) {
+      int n = nexts++;
+      if (n < 2) return Event(std::to_string(n), "p");
+      self->StopAccepting();
+      FakeResponse drop;
+      drop.drop = true;
+      return drop;
+    }
+    FakeResponse r = Accepted();
+    if (req.target.find("/0/") != std::string::npos) {
+      r.status = 413;
+      r.body = R"({"errorType":"RequestEntityTooLarge"})";
+    }
+    return r;
+  });
+  self = &server;
+  Runtime rt = MakeRuntime(server);
+  int calls = 0;
+  int rc = RunStreamingHandler(rt, [&](const InvocationRequest&, ResponseStream& out) {
+    ++calls;
+    EXPECT_TRUE(out.Write("x").ok());
+    return InvocationResponse::Success("");
+  });
+  EXPECT_EQ(rc, 0);
+  EXPECT_EQ(calls, 2);
+
+  // The same through the low-level API: Finish() reports the status.
+  FakeRuntimeApi refusing([](const FakeRequest&) {
+    FakeResponse r;
+    r.status = 413;
+    return r;
+  });
+  Runtime rt2 = MakeRuntime(refusing);
+  ResponseStream stream = rt2.StreamResponse("big");
+  ASSERT_TRUE(stream.Write("data").ok());
+  EXPECT_EQ(stream.bytes_written(), 4u);
+  Status st = stream.Finish();
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().code(), ErrorCode::kHttpStatus);
+  EXPECT_EQ(st.error().http_status(), 413);
+  EXPECT_TRUE(stream.ended());
+  EXPECT_EQ(stream.Write("more").error().code(), ErrorCode::kInvalidArgument);
+}
+
+TEST(ResponseStreamTest, AbandonedStreamEndsWithAnErrorAndNothingIsSentForUnusedOnes) {
+  EventServer s({});
+  Runtime rt = MakeRuntime(s.server);
+  {
+    ResponseStream unused = rt.StreamResponse("never");
+  }
+  {
+    ResponseStream stream = rt.StreamResponse("a1");
+    ASSERT_TRUE(stream.Write("half").ok());
+    ResponseStream moved = std::move(stream);  // the moved-from stream owns nothing
+  }
+  std::vector<FakeRequest> posts = Posts(s.server);
+  ASSERT_EQ(posts.size(), 1u);
+  EXPECT_EQ(posts[0].target, "/2018-06-01/runtime/invocation/a1/response");
+  EXPECT_EQ(posts[0].chunks, (std::vector<std::string>{"half"}));
+  EXPECT_EQ(Trailer(posts[0], "Lambda-Runtime-Function-Error-Type"), "Runtime.StreamAbandoned");
+  // A Fail() needs a failure.
+  ResponseStream other = rt.StreamResponse("a2");
+  EXPECT_EQ(other.Fail(InvocationResponse::Success("")).error().code(), ErrorCode::kInvalidArgument);
+  EXPECT_TRUE(other.Finish().ok());  // an empty stream is still a (streamed, empty) response
+  ASSERT_EQ(Posts(s.server).size(), 2u);
+  EXPECT_TRUE(Posts(s.server)[1].chunks.empty());
 }
 
 }  // namespace

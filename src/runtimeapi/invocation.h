@@ -3,7 +3,10 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
+
+#include "runtimeapi/stream.h"
 
 namespace hearth::runtimeapi {
 
@@ -18,6 +21,9 @@ struct Invocation {
   std::string client_context;        // decoded JSON, or empty
   std::string cognito_identity;      // JSON, or empty
   std::string tenant_id;             // or empty
+  // InvokeWithResponseStream: where the response goes while it arrives; null for a buffered
+  // Invoke (a streamed response is then collected, up to the 6 MB buffered limit).
+  std::shared_ptr<ResponseSink> stream;
 };
 
 // How an invocation ended, as the caller of Invoke will see it.
@@ -36,6 +42,10 @@ struct InvocationResult {
   bool environment_broken = false;
   // For the REPORT line: "timeout", "error" (runtime exit) or empty.
   std::string report_status;
+  // The body already went to the invocation's ResponseSink (`body` is then empty, or holds the
+  // error of a stream that failed midway); `streamed_bytes` counts what was relayed.
+  bool streamed = false;
+  std::uint64_t streamed_bytes = 0;
 };
 
 }  // namespace hearth::runtimeapi

@@ -43,6 +43,15 @@ class RuntimeApiState {
   };
   PostOutcome OnInvocationPost(std::string_view request_id);
 
+  // The runtime starts a streaming /response (section 1.6) for `request_id`: refused like
+  // OnInvocationPost (400/403), else accepted (202, completes=false) and the invocation stays in
+  // flight, streaming, until OnStreamEnd. Posts for a streaming invocation get 403.
+  PostOutcome OnStreamBegin(std::string_view request_id);
+  // The streamed response ended (whole, with an error trailer, or cut short). completes=false
+  // when the invocation was aborted in the meantime (timeout, crash).
+  PostOutcome OnStreamEnd(std::string_view request_id);
+  bool streaming() const { return streaming_; }
+
   // The runtime posts /runtime/init/error: accepted only during Init.
   PostOutcome OnInitError();
 
@@ -54,6 +63,7 @@ class RuntimeApiState {
   std::optional<Invocation> queued_;
   std::optional<Invocation> in_flight_;
   std::string last_completed_id_;
+  bool streaming_ = false;
 };
 
 }  // namespace hearth::runtimeapi

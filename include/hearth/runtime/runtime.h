@@ -88,6 +88,8 @@ class InvocationResponse {
 std::string MakeErrorJson(std::string_view error_type, std::string_view error_message,
                           const std::vector<std::string>& stack_trace = {});
 
+class ResponseStream;
+
 // A client of one Runtime API endpoint. Not thread-safe: one Runtime per thread (the Runtime API
 // serves one invocation at a time per environment anyway). Movable, not copyable.
 //
@@ -136,6 +138,12 @@ class Runtime {
   // error JSON body. REQUIRES: !response.success() (else kInvalidArgument, nothing is sent).
   Status PostError(const std::string& request_id, const InvocationResponse& response);
 
+  // Response streaming (Lambda-Runtime-Function-Response-Mode: streaming): a stream for the
+  // response to `request_id`. Nothing is sent until its first Write() (or Finish()/Fail()); it
+  // then uses its own connection, closed at the end. Do not call Next() while a stream is open.
+  // REQUIRES: the Runtime outlives the stream.
+  ResponseStream StreamResponse(const std::string& request_id);
+
   // POST /runtime/init/error: initialisation failed; the runtime should exit afterwards.
   Status PostInitError(const std::string& error_type, const std::string& error_message,
                        const std::vector<std::string>& stack_trace = {});
@@ -145,8 +153,65 @@ class Runtime {
 
  private:
   class Impl;
+  friend class ResponseStream;
   explicit Runtime(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
+};
+
+// The response of one invocation, sent to the caller piece by piece while the handler runs: the
+// caller of InvokeWithResponseStream receives each Write() as it happens (up to 200 MiB; the
+// first 6 MiB at full speed, then about 2 MiB/s). A plain Invoke of the same function gets the
+// whole stream as one buffered response (up to 6 MB).
+//
+// On the wire: POST .../{id}/response with Lambda-Runtime-Function-Response-Mode: streaming and
+// Transfer-Encoding: chunked, one chunk per Write(); Fail() ends it with the trailers
+// Lambda-Runtime-Function-Error-Type and Lambda-Runtime-Function-Error-Body (base64 error JSON).
+// Movable, not copyable. A stream destroyed while open is ended with Fail() as an
+// "Runtime.StreamAbandoned" error.
+class ResponseStream {
+ public:
+  ResponseStream(ResponseStream&& other) noexcept;
+  ResponseStream& operator=(ResponseStream&& other) noexcept;
+  ResponseStream(const ResponseStream&) = delete;
+  ResponseStream& operator=(const ResponseStream&) = delete;
+  ~ResponseStream();
+
+  // Content-Type the caller sees; only before the first Write(). Default:
+  // "application/octet-stream".
+  void SetContentType(std::string content_type);
+  bool content_type_set() const { return content_type_set_; }
+
+  // Sends `data` now, as one chunk (empty data sends nothing). The first call opens the request.
+  // Fails with kConnectionLost / kUnavailable when the connection broke (every later call fails
+  // too), kInvalidArgument once the stream has ended.
+  Status Write(std::string_view data);
+
+  // Ends the stream and reads the server's answer: kHttpStatus for a non-2xx one (413 beyond
+  // 200 MiB, 400/403 for an unknown or already answered request id).
+  Status Finish();
+
+  // Ends the stream with a mid-stream error. REQUIRES: !failure.success() (else kInvalidArgument).
+  Status Fail(const InvocationResponse& failure);
+
+  bool started() const { return started_; }
+  bool ended() const { return ended_; }
+  // Payload bytes sent so far.
+  uint64_t bytes_written() const { return bytes_written_; }
+
+ private:
+  friend class Runtime;
+  ResponseStream(Runtime::Impl* runtime, std::string request_id);
+  Status Start();
+  Status End(std::string_view trailers);
+
+  Runtime::Impl* runtime_;
+  std::string request_id_;
+  std::string content_type_ = "application/octet-stream";
+  bool content_type_set_ = false;
+  bool started_ = false;
+  bool ended_ = false;
+  uint64_t bytes_written_ = 0;
+  Status broken_;  // the first send failure; later writes repeat it
 };
 
 using Handler = std::function<InvocationResponse(const InvocationRequest&)>;
@@ -164,5 +229,18 @@ using Handler = std::function<InvocationResponse(const InvocationRequest&)>;
 // unusable. Diagnostics go to stderr prefixed "hearth-runtime: ".
 int RunHandler(Handler handler);
 int RunHandler(Runtime& runtime, const Handler& handler);
+
+// A handler that streams its response: it writes to `stream` while it runs and returns how the
+// invocation ended. Success(payload, content_type): `payload` (if any) is sent as the last chunk
+// and the stream ends; `content_type` applies when nothing was written yet and SetContentType()
+// was not called. Failure(...) or an exception: once something was written, the stream ends with
+// the error trailers (the caller gets the chunks so far, then the error); before that, the error
+// goes to the /error endpoint as with RunHandler().
+using StreamingHandler = std::function<InvocationResponse(const InvocationRequest&, ResponseStream&)>;
+
+// RunHandler()'s loop for a StreamingHandler, with the same exit codes. A stream the server
+// refuses or a connection lost mid-stream is logged and the loop goes on.
+int RunStreamingHandler(StreamingHandler handler);
+int RunStreamingHandler(Runtime& runtime, const StreamingHandler& handler);
 
 }  // namespace hearth::runtime
