@@ -8,6 +8,7 @@ loopback connection) and the Init Duration the daemon logged, as p50/p90/min.
 
     python3 bench/runtime_cold_bench.py --hearth build/hearth --examples build/examples -n 30
     python3 bench/runtime_cold_bench.py --memory 1769 --isolation process
+    python3 bench/runtime_cold_bench.py --runtimes-dir /tmp/old-runtimes   # other RICs, same daemon
 
 Runtimes: python3.11 and nodejs20.x (a minimal handler each, unmodified Lambda style) and C++
 (examples/echo.zip on provided.al2023). Interleaved: python, node, C++, python, ...
@@ -43,6 +44,8 @@ def main():
     ap.add_argument("--memory", type=int, default=128)
     ap.add_argument("--isolation", default=None, help="sandbox (default as root) or process")
     ap.add_argument("--json", default=None, help="write the results here")
+    ap.add_argument("--runtimes-dir", default=None,
+                    help="hearth serve --runtimes-dir (e.g. to compare runtime interface clients)")
     args = ap.parse_args()
     os.environ["HEARTH_BIN"] = os.path.abspath(args.hearth)
     os.environ["HEARTH_EXAMPLES"] = os.path.abspath(
@@ -57,7 +60,10 @@ def main():
         "nodejs20.x": ("nodejs20.x", "index.handler", harness.make_zip({"index.mjs": NODE})),
         "c++ (provided.al2023)": ("provided.al2023", "echo", harness.echo_zip()),
     }
-    d = harness.Daemon("--max-environments", str(3 * args.n + 8)).start()
+    daemon_args = ["--max-environments", str(3 * args.n + 8)]
+    if args.runtimes_dir:
+        daemon_args += ["--runtimes-dir", os.path.abspath(args.runtimes_dir)]
+    d = harness.Daemon(*daemon_args).start()
     results = {k: {"latency_ms": [], "init_ms": []} for k in codes}
     try:
         c = d.client()

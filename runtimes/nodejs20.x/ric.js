@@ -7,9 +7,12 @@
 // Lambda-Runtime-Function-Error-Type, Runtime.* init errors on /runtime/init/error, uncaught
 // exceptions and unhandled rejections, and console logging as
 // "<ISO time>\t<request id>\t<LEVEL>\t<message>".
+//
+// HTTP to the Runtime API is spoken over one `net` socket, not through the `http` module, whose
+// load costs more of a cold start than everything else here (docs/benchmarks.md).
 'use strict';
 
-const http = require('http');
+const net = require('net');
 const path = require('path');
 const fs = require('fs');
 const util = require('util');
@@ -91,6 +94,49 @@ function patchConsole() {
 // ------------------------------------------------------------------------------------------
 // Runtime API client: one kept-alive connection.
 
+// Parses a complete HTTP/1.1 response in `buf`, or returns {need: N} when it needs N bytes or more.
+// `eof`: the connection has ended, so a body without length or chunking ends here.
+function parseResponse(buf, eof) {
+  const end = buf.indexOf('\r\n\r\n');
+  if (end < 0) return {need: buf.length + 1};
+  const lines = buf.toString('latin1', 0, end).split('\r\n');
+  const status = Number(lines[0].split(' ', 2)[1]);
+  const headers = {};
+  for (let i = 1; i < lines.length; i++) {
+    const c = lines[i].indexOf(':');
+    if (c > 0) headers[lines[i].slice(0, c).trim().toLowerCase()] = lines[i].slice(c + 1).trim();
+  }
+  let at = end + 4;
+  let body;
+  if ((headers['transfer-encoding'] || '').toLowerCase() === 'chunked') {
+    const parts = [];
+    for (;;) {
+      const eol = buf.indexOf('\r\n', at);
+      if (eol < 0) return {need: buf.length + 1};
+      const size = parseInt(buf.toString('latin1', at, eol).split(';')[0], 16);
+      if (buf.length < eol + 2 + size + 2) return {need: eol + 2 + size + 2};
+      if (size === 0) {
+        at = eol + 4;
+        break;
+      }
+      parts.push(buf.subarray(eol + 2, eol + 2 + size));
+      at = eol + 2 + size + 2;
+    }
+    body = Buffer.concat(parts);
+  } else if (headers['content-length'] !== undefined || status === 204 || status === 304 ||
+             status < 200) {
+    const len = Number(headers['content-length'] || 0);
+    if (buf.length < at + len) return {need: at + len};
+    body = buf.subarray(at, at + len);
+  } else {
+    // Neither a length nor chunks: the body runs to the end of the connection.
+    if (!eof) return {need: Infinity};
+    body = buf.subarray(at);
+    return {status, headers, body, close: true};
+  }
+  return {status, headers, body, close: (headers.connection || '').toLowerCase() === 'close'};
+}
+
 class RuntimeClient {
   constructor(endpoint) {
     endpoint = endpoint.replace(/^http:\/\//, '');
@@ -98,23 +144,104 @@ class RuntimeClient {
     if (i <= 0) throw new Error(`bad AWS_LAMBDA_RUNTIME_API '${endpoint}'`);
     this.host = endpoint.slice(0, i).replace(/^\[|\]$/g, '');
     this.port = Number(endpoint.slice(i + 1));
-    this.agent = new http.Agent({keepAlive: true, maxSockets: 1});
+    this.hostport = endpoint;
+    this.sock = null;
+    this.pending = null; // the request being answered: {resolve, reject}
+    this.tail = Promise.resolve(); // requests go one after the other on the one connection
   }
 
+  // One request at a time, in call order; resolves {status, headers (lower-case), body Buffer}.
   request(method, urlPath, body, headers) {
+    const run = () => this.requestWithRetry(method, urlPath, body, headers);
+    const p = this.tail.then(run, run);
+    this.tail = p.then(() => undefined, () => undefined);
+    return p;
+  }
+
+  // A lost kept-alive connection is reconnected and the request resent; a refused connection is
+  // retried a few times with backoff.
+  async requestWithRetry(method, urlPath, body, headers) {
+    let delay = 10;
+    for (let attempt = 0; ; attempt++) {
+      const fresh = this.sock === null;
+      try {
+        return await this.roundtrip(method, urlPath, body, headers);
+      } catch (e) {
+        this.close();
+        if (attempt >= 5 || (fresh && (e.code !== 'ECONNREFUSED' || attempt >= 3))) throw e;
+        if (fresh) {
+          await new Promise((r) => setTimeout(r, delay));
+          delay *= 2;
+        }
+      }
+    }
+  }
+
+  close() {
+    if (this.sock !== null) this.sock.destroy();
+    this.sock = null;
+  }
+
+  connect() {
+    const sock = net.connect({host: this.host, port: this.port});
+    sock.setNoDelay(true);
+    let chunks = [];
+    let have = 0;
+    let need = 0; // bytes the response needs at least, once its headers said so
+    const onBytes = (eof) => {
+      if (this.sock !== sock) return;
+      const buf = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, have);
+      const res = parseResponse(buf, eof);
+      if (res.need !== undefined) {
+        chunks = [buf];
+        need = res.need;
+        return;
+      }
+      chunks = [];
+      have = 0;
+      need = 0;
+      const p = this.pending;
+      this.pending = null;
+      sock.unref(); // idle between requests: the handler's event loop decides when it is empty
+      if (res.close) this.close();
+      if (p) p.resolve(res);
+    };
+    sock.on('data', (chunk) => {
+      chunks.push(chunk);
+      have += chunk.length;
+      if (have >= need) onBytes(false);
+    });
+    sock.on('end', () => {
+      if (this.pending !== null && have > 0) onBytes(true);
+    });
+    const fail = (e) => {
+      if (this.sock !== sock) return; // an earlier connection, closed on purpose
+      this.sock = null;
+      const p = this.pending;
+      this.pending = null;
+      if (p) p.reject(e);
+    };
+    sock.on('error', fail);
+    sock.on('close', () => {
+      const e = new Error('connection closed by the Runtime API');
+      e.code = 'ECONNRESET';
+      fail(e);
+    });
+    this.sock = sock;
+  }
+
+  roundtrip(method, urlPath, body, headers) {
     return new Promise((resolve, reject) => {
-      const h = Object.assign({}, headers || {});
-      if (body !== undefined) h['Content-Length'] = Buffer.byteLength(body);
-      const req = http.request({host: this.host, port: this.port, method, path: urlPath,
-        headers: h, agent: this.agent}, (res) => {
-        const chunks = [];
-        res.on('data', (c) => chunks.push(c));
-        res.on('end', () => resolve({status: res.statusCode, headers: res.headers,
-          body: Buffer.concat(chunks)}));
-        res.on('error', reject);
-      });
-      req.on('error', reject);
-      if (body !== undefined) req.end(body); else req.end();
+      if (this.sock === null) this.connect();
+      this.pending = {resolve, reject};
+      let head = `${method} ${urlPath} HTTP/1.1\r\nHost: ${this.hostport}\r\n` +
+        'User-Agent: hearth-node-ric/1.0\r\n';
+      for (const k in headers || {}) head += `${k}: ${headers[k]}\r\n`;
+      const payload = body === undefined ? null : (Buffer.isBuffer(body) ? body : Buffer.from(body, 'utf8'));
+      if (payload !== null) head += `Content-Length: ${payload.length}\r\n`;
+      head += '\r\n';
+      this.sock.ref();
+      this.sock.write(payload === null ? head : Buffer.concat([Buffer.from(head, 'latin1'), payload]));
     });
   }
 

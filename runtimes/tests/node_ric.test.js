@@ -11,7 +11,7 @@ const {spawn} = require('node:child_process');
 
 const RIC_DIR = process.env.HEARTH_NODE_RIC_DIR || path.join(__dirname, '..', 'nodejs20.x');
 
-async function runRic(files, handler, events) {
+async function runRic(files, handler, events, {closeEach = false} = {}) {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'ric-'));
   for (const [name, text] of Object.entries(files)) {
     fs.mkdirSync(path.dirname(path.join(root, name)), {recursive: true});
@@ -25,6 +25,7 @@ async function runRic(files, handler, events) {
       if (req.method === 'GET') {
         const ev = events.shift();
         if (!ev) { res.writeHead(500); res.end('{}'); return; }
+        if (closeEach) res.setHeader('Connection', 'close');
         res.writeHead(200, {'Lambda-Runtime-Aws-Request-Id': ev.id,
           'Lambda-Runtime-Deadline-Ms': String(Date.now() + 5000),
           'Lambda-Runtime-Invoked-Function-Arn': 'arn:aws:lambda:us-east-1:000000000000:function:f'});
@@ -32,6 +33,7 @@ async function runRic(files, handler, events) {
       } else {
         posts.push({path: req.url, type: req.headers['lambda-runtime-function-error-type'],
           body: JSON.parse(Buffer.concat(chunks).toString())});
+        if (closeEach) res.setHeader('Connection', 'close');
         res.writeHead(202); res.end('{}');
       }
     });
@@ -93,4 +95,14 @@ test('unhandled rejection fails the invocation and exits', async () => {
   assert.strictEqual(r.posts[0].type, 'Runtime.UnhandledPromiseRejection');
   assert.strictEqual(r.posts[0].body.errorMessage, 'Error: x');
   assert.strictEqual(r.code, 128);
+});
+
+test('large events, connections closed by the Runtime API after every answer', async () => {
+  const big = JSON.stringify({data: 'x'.repeat(3 * 1024 * 1024)});
+  const r = await runRic({'index.js': `exports.handler = async (e) => ({n: e.data.length, k: e.k});`},
+    'index.handler', [{id: 'r5', payload: big}, {id: 'r6', payload: '{"k":2,"data":""}'}],
+    {closeEach: true});
+  assert.deepStrictEqual(r.posts.map((p) => [p.path, p.body]), [
+    ['/2018-06-01/runtime/invocation/r5/response', {n: 3 * 1024 * 1024}],
+    ['/2018-06-01/runtime/invocation/r6/response', {n: 0, k: 2}]]);
 });

@@ -16,8 +16,9 @@ import hearth_ric  # noqa: E402
 class FakeRuntimeApi:
     """Serves the queued events, records what the runtime posts, then goes away."""
 
-    def __init__(self, events):
+    def __init__(self, events, close_each=False):
         self.events = list(events)
+        self.close_each = close_each
         self.posts = []
         self.done = threading.Event()
         api = self
@@ -44,7 +45,12 @@ class FakeRuntimeApi:
                 self.send_header("Lambda-Runtime-Invoked-Function-Arn", "arn:aws:lambda:us-east-1:000000000000:function:f")
                 for k, v in headers.items():
                     self.send_header(k, v)
-                self.send_header("Content-Length", str(len(payload)))
+                if api.close_each:
+                    # No length: the body ends with the connection.
+                    self.send_header("Connection", "close")
+                    self.close_connection = True
+                else:
+                    self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
                 self.wfile.write(payload)
 
@@ -68,13 +74,13 @@ class FakeRuntimeApi:
 
 
 class PythonRicTest(unittest.TestCase):
-    def run_ric(self, files, handler, events):
+    def run_ric(self, files, handler, events, close_each=False):
         root = tempfile.mkdtemp()
         for name, text in files.items():
             os.makedirs(os.path.dirname(os.path.join(root, name)), exist_ok=True)
             with open(os.path.join(root, name), "w") as f:
                 f.write(text)
-        api = FakeRuntimeApi(events)
+        api = FakeRuntimeApi(events, close_each)
         saved_env, saved_path, saved_cwd = dict(os.environ), list(sys.path), os.getcwd()
         os.environ.update({"AWS_LAMBDA_RUNTIME_API": api.endpoint, "LAMBDA_TASK_ROOT": root,
                            "_HANDLER": handler, "AWS_LAMBDA_FUNCTION_NAME": "f",
@@ -129,6 +135,104 @@ class PythonRicTest(unittest.TestCase):
         _, posts = self.run_ric({"pkg/sub/m4.py": "def h(e, c):\n    return {1, 2}\n"}, "pkg/sub/m4.h",
                                 [("r3", b"{}", {})])
         self.assertEqual(posts[0][1], "Runtime.MarshalError")
+
+    def test_large_events_on_connections_closed_after_every_answer(self):
+        big = json.dumps({"data": "x" * (3 * 1024 * 1024)}).encode()
+        _, posts = self.run_ric({"m5.py": "def h(e, c):\n    return {'n': len(e['data'])}\n"}, "m5.h",
+                                [("r5", big, {}), ("r6", b'{"data": ""}', {})], close_each=True)
+        self.assertEqual(posts, [("/2018-06-01/runtime/invocation/r5/response", None, {"n": 3 * 1024 * 1024}),
+                                 ("/2018-06-01/runtime/invocation/r6/response", None, {"n": 0})])
+
+    def test_environment_without_os_then_with_os(self):
+        # The real bootstrap in a child process (no `os` imported by anyone until the handler
+        # does): _X_AMZN_TRACE_ID set before and after `os` arrives, and removed.
+        import subprocess
+        root = tempfile.mkdtemp()
+        with open(os.path.join(root, "envh.py"), "w") as f:
+            f.write("import sys\n"
+                    "def h(e, c):\n"
+                    "    had_os = 'os' in sys.modules\n"
+                    "    import os\n"
+                    "    return {'had_os': had_os, 'trace': os.environ.get('_X_AMZN_TRACE_ID'),\n"
+                    "            'getenv': os.getenv('_X_AMZN_TRACE_ID'), 'fn': c.function_name,\n"
+                    "            'mine': os.environ.get('MY_VAR'), 'cwd': os.getcwd()}\n")
+        api = FakeRuntimeApi([("r1", b"{}", {"Lambda-Runtime-Trace-Id": "Root=1-a"}),
+                              ("r2", b"{}", {"Lambda-Runtime-Trace-Id": "Root=1-b"}),
+                              ("r3", b"{}", {})])
+        env = {"AWS_LAMBDA_RUNTIME_API": api.endpoint, "LAMBDA_TASK_ROOT": root,
+               "_HANDLER": "envh.h", "AWS_LAMBDA_FUNCTION_NAME": "f\u00e9", "MY_VAR": "v\u00e9",
+               "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONDONTWRITEBYTECODE": "1"}
+        try:
+            p = subprocess.run([os.path.join(RIC_DIR, "bootstrap")], env=env, timeout=60,
+                               capture_output=True)
+        finally:
+            api.close()
+        self.assertEqual(p.returncode, 1, p.stderr)  # the fake answers 500 once the events are served
+        bodies = [b for _, _, b in api.posts]
+        base = {"fn": "f\u00e9", "mine": "v\u00e9", "cwd": root}
+        self.assertEqual(bodies, [dict(base, had_os=False, trace="Root=1-a", getenv="Root=1-a"),
+                                  dict(base, had_os=True, trace="Root=1-b", getenv="Root=1-b"),
+                                  dict(base, had_os=True, trace=None, getenv=None)])
+
+
+class JsonTest(unittest.TestCase):
+    """The RIC's json_loads/json_dumps (no `json` import) give exactly json.loads/json.dumps."""
+
+    DOCS = [b'{"a": 1}', b'  {"a": [1, 2.5, -3e10, true, false, null]}  \n', b'"text"', b"42",
+            b"-0.0", b"1e400", b"12345678901234567890123456789", b"NaN", b"[Infinity, -Infinity]",
+            '{"\u00e9t\u00e9": "\u65e5\u672c", "emoji": "\U0001f600"}'.encode("utf-8"),
+            b'"\\ud83d\\ude00 \\ud800"', b'{"dup": 1, "dup": 2}', b"[]", b"{}", b"\t[ ]\r\n",
+            b'{"deep": ' + b"[" * 500 + b"]" * 500 + b"}"]
+    BAD = [b"", b"   ", b"{", b'{"a": 1} x', b"[1,]", b"\xff\xfe", b'"\xc3"', b"nul",
+           b'{"a": "\x01"}']
+    OTHER_ENCODINGS = ['{"x": "\u00e9"}'.encode(e) for e in ("utf-16", "utf-16-le", "utf-32-be",
+                                                              "utf-8-sig")]
+
+    def test_loads_matches_json(self):
+        for doc in self.DOCS + self.OTHER_ENCODINGS:
+            with self.subTest(doc=doc[:40]):
+                want = json.loads(doc)
+                got = hearth_ric.json_loads(doc)
+                self.assertEqual(repr(got), repr(want))
+        for doc in self.DOCS:
+            with self.subTest(text=doc[:40]):
+                text = doc.decode("utf-8")
+                self.assertEqual(repr(hearth_ric.json_loads(text)), repr(json.loads(text)))
+
+    def test_loads_errors_match_json(self):
+        for doc in self.BAD + [b"\xef\xbb\xbf{}".decode("utf-8")]:
+            with self.subTest(doc=doc):
+                with self.assertRaises(Exception) as want:
+                    json.loads(doc)
+                with self.assertRaises(Exception) as got:
+                    hearth_ric.json_loads(doc)
+                self.assertIs(type(got.exception), type(want.exception))
+                self.assertEqual(str(got.exception), str(want.exception))
+
+    def test_dumps_matches_json(self):
+        import decimal
+        values = [None, True, 0, -1, 2 ** 70, 1.5, float("nan"), float("-inf"), "s\u00e9\n\"",
+                  [1, [2, {"k": (3, 4)}]], {"b": 1, "a": None, 3: "int key", 2.5: "float key",
+                                            None: "none key", False: "bool key"},
+                  {"statusCode": 200, "body": "hello"}, "\ud800", []]
+        for v in values:
+            with self.subTest(v=v):
+                self.assertEqual(hearth_ric.json_dumps(v), json.dumps(v))
+        d = {"price": decimal.Decimal("1.50"), "n": decimal.Decimal("3")}
+        self.assertEqual(hearth_ric.json_dumps(d, hearth_ric._json_default),
+                         json.dumps(d, default=hearth_ric._json_default))
+        for bad in ({1, 2}, {"x": object()}, {(1, 2): 3}):
+            with self.subTest(bad=bad):
+                with self.assertRaises(Exception) as want:
+                    json.dumps(bad, default=hearth_ric._json_default)
+                with self.assertRaises(Exception) as got:
+                    hearth_ric.json_dumps(bad, hearth_ric._json_default)
+                self.assertIs(type(got.exception), type(want.exception))
+                self.assertEqual(str(got.exception), str(want.exception))
+        circular = []
+        circular.append(circular)
+        with self.assertRaisesRegex(ValueError, "Circular reference"):
+            hearth_ric.json_dumps(circular)
 
 
 if __name__ == "__main__":

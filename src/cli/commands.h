@@ -16,5 +16,7 @@ struct InvokeOptions {
 int RunInvoke(Client& client, const InvokeOptions& opts);
 int RunFunctions(Client& client, bool json_output);
 int RunLogs(Client& client, const std::string& name, bool follow);
+// `hearth package DIR -o OUT.zip` (no daemon involved).
+int RunPackage(const std::string& dir, const std::string& output);
 
 }  // namespace hearth::cli

@@ -29,7 +29,13 @@ int main(int argc, char** argv) {
   serve->add_option("--region", cfg.region, "Region in ARNs (default us-east-1)");
   serve->add_option("--account-id", cfg.account_id, "12-digit account in ARNs (default 000000000000)");
   serve->add_option("--max-environments", cfg.max_environments,
-                    "Execution environments this host may hold; beyond, invokes get 429 (default 256)");
+                    "Execution environments this host may hold; beyond, invokes get 429 (default 0: "
+                    "derived from the host's memory, open files and processes)");
+  serve->add_option("--account-concurrency", cfg.account_concurrency,
+                    "Account concurrency limit (concurrent executions; default 1000, never more "
+                    "than --max-environments)");
+  serve->add_option("--scaling-rate", cfg.scaling_rate,
+                    "New environments per function per 10 s (default 1000)");
   serve->add_option("--idle-timeout-ms", idle_ms, "Idle environments are shut down after this (default 300000)");
   serve->add_option("--workers", cfg.worker_threads, "Threads for blocking work (default 4)");
   serve->add_option("--isolation", cfg.isolation,
@@ -62,7 +68,16 @@ int main(int argc, char** argv) {
   logs->add_option("name", log_name, "Function name")->required();
   logs->add_flag("--follow,-f", follow, "Keep printing new lines");
 
+  std::string package_dir, package_out;
+  auto* package = app.add_subcommand(
+      "package",
+      "Zip a directory into a deployment package (relative paths, modes kept so `bootstrap` stays "
+      "executable, in-tree symlinks kept, deterministic: the same tree gives the same CodeSha256)");
+  package->add_option("dir", package_dir, "Directory to package")->required();
+  package->add_option("--output,-o", package_out, "Zip file to write")->required();
+
   CLI11_PARSE(app, argc, argv);
+  if (package->parsed()) return cli::RunPackage(package_dir, package_out);
 
   if (serve->parsed()) {
     // Order: defaults < config file < flags.
@@ -79,6 +94,9 @@ int main(int argc, char** argv) {
       if (serve->count("--region")) from_file.region = flags.region;
       if (serve->count("--account-id")) from_file.account_id = flags.account_id;
       if (serve->count("--max-environments")) from_file.max_environments = flags.max_environments;
+      if (serve->count("--account-concurrency"))
+        from_file.account_concurrency = flags.account_concurrency;
+      if (serve->count("--scaling-rate")) from_file.scaling_rate = flags.scaling_rate;
       if (serve->count("--workers")) from_file.worker_threads = flags.worker_threads;
       if (serve->count("--isolation")) from_file.isolation = flags.isolation;
       if (serve->count("--network")) from_file.network = flags.network;

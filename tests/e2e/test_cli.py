@@ -1,8 +1,9 @@
-"""The `hearth` CLI (invoke, functions, logs, --help) against a real daemon."""
+"""The `hearth` CLI (invoke, functions, logs, package, --help) against a real daemon."""
 
 import json
 import os
 import re
+import shutil
 import subprocess
 import threading
 import time
@@ -22,7 +23,8 @@ class CliTest(DaemonTestCase):
     def test_help(self):
         p = self.daemon.cli("--help", endpoint=False)
         self.assertEqual(p.returncode, 0, p.stderr)
-        for word in ("serve", "invoke", "functions", "logs", "--endpoint", "HEARTH_ENDPOINT"):
+        for word in ("serve", "invoke", "functions", "logs", "package", "--endpoint",
+                     "HEARTH_ENDPOINT"):
             self.assertIn(word, p.stdout)
         p = self.daemon.cli("serve", "--help", endpoint=False)
         self.assertEqual(p.returncode, 0)
@@ -179,6 +181,78 @@ class CliTest(DaemonTestCase):
                 self.assertIn(dead, p.stderr)
                 self.assertRegex(p.stderr.lower(), r"cannot reach|refused")
                 self.assertNotRegex(p.stderr, re.compile(r"terminate called|Segmentation|what\(\)"))
+
+    def test_package_a_directory_and_deploy_it(self):
+        # A custom runtime as a user writes one: a script `bootstrap`, the handler in a
+        # subdirectory, data reached through a symlink inside the tree.
+        src = os.path.join(self.daemon.tmp, "pkg-src")
+        os.makedirs(os.path.join(src, "lib", "data"))
+        shutil.copy(os.path.join(harness.REPO, "examples", "python", "bootstrap"),
+                    os.path.join(src, "bootstrap"))
+        os.chmod(os.path.join(src, "bootstrap"), 0o755)
+        with open(os.path.join(src, "lib", "data", "greeting.txt"), "w") as f:
+            f.write("packaged by hearth")
+        with open(os.path.join(src, "lib", "app.py"), "w") as f:
+            f.write("import os\n"
+                    "def handler(event, context):\n"
+                    "    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))\n"
+                    "    with open(os.path.join(here, 'greeting')) as f:\n"
+                    "        return {'greeting': f.read(), 'event': event,\n"
+                    "                'exec': os.access(os.path.join(here, 'bootstrap'), os.X_OK)}\n")
+        os.symlink("lib/data/greeting.txt", os.path.join(src, "greeting"))
+        out = os.path.join(self.daemon.tmp, "function.zip")
+        p = self.daemon.cli("package", src, "-o", out, endpoint=False)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        m = re.search(r"CodeSha256: (\S+)", p.stdout)
+        self.assertIsNotNone(m, p.stdout)
+        self.assertIn("3 files", p.stdout)
+        self.assertIn("1 symlinks", p.stdout)
+        with open(out, "rb") as f:
+            zip_bytes = f.read()
+
+        name = unique("cli-packaged")
+        fn = self.daemon.client().create_function(
+            FunctionName=name, Runtime="provided.al2023", Role=harness.ROLE,
+            Handler="lib/app.handler", Code={"ZipFile": zip_bytes})
+        self.assertEqual(fn["CodeSha256"], m.group(1))
+        r, body = self.daemon.invoke(name, {"n": 1})
+        self.assertNotIn("FunctionError", r, body)
+        self.assertEqual(json.loads(body), {"greeting": "packaged by hearth", "event": {"n": 1},
+                                            "exec": True})
+
+        # Deterministic: packaging again (later, other mtimes) gives the same CodeSha256, and
+        # the zip written inside the directory itself is left out of it.
+        os.utime(os.path.join(src, "lib", "app.py"), (1, 1))
+        inside = os.path.join(src, "function.zip")
+        p = self.daemon.cli("package", src, "-o", inside, endpoint=False)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn(f"CodeSha256: {m.group(1)}", p.stdout)
+        p = self.daemon.cli("package", src, "--output", inside, endpoint=False)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn(f"CodeSha256: {m.group(1)}", p.stdout)
+        self.assertIn("left out 'function.zip'", p.stderr)
+
+    def test_package_refusals(self):
+        src = os.path.join(self.daemon.tmp, "pkg-bad")
+        os.makedirs(os.path.join(src, "sub"))
+        with open(os.path.join(src, "bootstrap"), "w") as f:
+            f.write("#!/bin/sh\n")
+        os.chmod(os.path.join(src, "bootstrap"), 0o755)
+        os.symlink("../../../etc/passwd", os.path.join(src, "sub", "secrets"))
+        out = os.path.join(self.daemon.tmp, "bad.zip")
+        p = self.daemon.cli("package", src, "-o", out, endpoint=False)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("'sub/secrets'", p.stderr)
+        self.assertIn("outside", p.stderr)
+        self.assertFalse(os.path.exists(out))
+        p = self.daemon.cli("package", os.path.join(self.daemon.tmp, "no-such-dir"), "-o", out,
+                            endpoint=False)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("no such directory", p.stderr)
+        self.assertIn("no-such-dir", p.stderr)
+        p = self.daemon.cli("package", src, endpoint=False)  # -o is required
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("--output", p.stderr)
 
 
 if __name__ == "__main__":
