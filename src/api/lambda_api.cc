@@ -40,6 +40,13 @@ bool IsInvokePath(std::string_view target) {
   return target.substr(0, q).ends_with("/invocations");
 }
 
+// POST /2021-11-15/functions/{name}/response-streaming-invocations (streaming_api.cc).
+bool IsStreamingInvokePath(std::string_view target) {
+  auto q = target.find('?');
+  return target.starts_with("/2021-11-15/functions/") &&
+         target.substr(0, q).ends_with("/response-streaming-invocations");
+}
+
 Status ParseJsonBody(std::string_view body, json::value* out) {
   boost::system::error_code ec;
   *out = json::parse(body, ec);
@@ -89,8 +96,15 @@ std::shared_ptr<http::ConnectionOptions> LambdaApi::ConnectionOptions() const {
     if (IsInvokePath(h.target())) {
       return h["X-Amz-Invocation-Type"] == "Event" ? kAsyncPayloadLimit : kInvokePayloadLimit;
     }
+    if (IsStreamingInvokePath(h.target())) return kInvokePayloadLimit;
     return kControlBodyLimit;
   };
+  // InvokeWithResponseStream writes its answer while the function runs.
+  opts->wants_streaming = [](const http::RequestHeader& h) {
+    return h.method() == bhttp::verb::post && IsStreamingInvokePath(h.target());
+  };
+  const LambdaApi* self = this;  // outlives the server it configures
+  opts->streaming = [self](http::Exchange& ex) { return self->InvokeWithResponseStream(ex); };
   std::string rid_seed;
   opts->on_too_large = [](const http::RequestHeader& h) {
     Status st;
@@ -216,6 +230,26 @@ asio::awaitable<http::Response> LambdaApi::Handle(Request& req) {
       if (n == 5 && seg[3] == "aliases" && method == bhttp::verb::delete_)
         co_return co_await DeleteAlias(req, rid, seg[2], seg[4]);
     }
+    // Concurrency (concurrency_api.cc).
+    if (n == 4 && seg[0] == "2017-10-31" && seg[1] == "functions" && seg[3] == "concurrency") {
+      if (method == bhttp::verb::put) co_return co_await PutFunctionConcurrency(req, rid, seg[2]);
+      if (method == bhttp::verb::delete_)
+        co_return co_await DeleteFunctionConcurrency(req, rid, seg[2]);
+    }
+    if (n == 4 && seg[0] == "2019-09-30" && seg[1] == "functions") {
+      if (seg[3] == "concurrency" && method == bhttp::verb::get)
+        co_return co_await GetFunctionConcurrency(req, rid, seg[2]);
+      if (seg[3] == "provisioned-concurrency") {
+        if (method == bhttp::verb::put)
+          co_return co_await PutProvisionedConcurrency(req, rid, seg[2], qualifier);
+        if (method == bhttp::verb::delete_)
+          co_return co_await DeleteProvisionedConcurrency(req, rid, seg[2], qualifier);
+        if (method == bhttp::verb::get && param("List") == "ALL")
+          co_return co_await ListProvisionedConcurrency(req, rid, seg[2], marker, max_items);
+        if (method == bhttp::verb::get)
+          co_return co_await GetProvisionedConcurrency(req, rid, seg[2], qualifier);
+      }
+    }
     // Layers (layers_api.cc).
     if (n >= 2 && seg[0] == "2018-10-31" && seg[1] == "layers") {
       const std::string compatible_runtime = param("CompatibleRuntime"),
@@ -253,6 +287,8 @@ asio::awaitable<http::Response> LambdaApi::Handle(Request& req) {
                          {"warm_starts", st.warm_starts},
                          {"throttles", st.throttles}});
       }
+      if (n == 3 && seg[2] == "stats" && method == bhttp::verb::get)
+        co_return co_await Stats(req, rid);
       if (n == 5 && seg[2] == "functions" && seg[4] == "logs" && method == bhttp::verb::get)
         co_return co_await ReadLogs(req, rid, seg[3], offset, limit);
       if (n == 4 && seg[2] == "code" && method == bhttp::verb::get)
@@ -345,6 +381,8 @@ asio::awaitable<http::Response> LambdaApi::GetFunction(Request& req, const std::
                                                      code_sha256_hex)}}},
       {"Tags", json::object{}},
   };
+  if (auto reserved = ctx_.manager->limits().reserved(fr->name))
+    out["Concurrency"] = json::object{{"ReservedConcurrentExecutions", *reserved}};
   co_return Json(req, rid, 200, out);
 }
 
@@ -515,7 +553,7 @@ asio::awaitable<http::Response> LambdaApi::DeleteFunction(Request& req, const st
   Status st = co_await RunBlocking(*ctx_.workers, std::move(remove));
   if (!st.ok()) co_return Error(req, rid, st);
   ctx_.registry->Erase(name);
-  ctx_.manager->Retire(name);
+  ctx_.manager->DropFunction(name);  // environments, provisioned pools, reserved concurrency
   ctx_.logs->Forget(name);
   Response res{bhttp::status::no_content, req.version()};
   res.keep_alive(req.keep_alive());
@@ -597,16 +635,9 @@ asio::awaitable<http::Response> LambdaApi::Invoke(Request& req, const std::strin
     ir.trace_id = std::string(trace);
 
   if (type == "Event") {
-    // Accepted now, run in the background. (Retries and destinations come with the async issue.)
-    invoke::Invoker* invoker = ctx_.invoker;
-    asio::co_spawn(
-        ctx_.loop,
-        [invoker, ir = std::move(ir)]() mutable -> asio::awaitable<void> {
-          std::string id = ir.request_id;
-          auto out = co_await invoker->Invoke(std::move(ir));
-          if (!out) spdlog::warn("async invocation {} failed: {}", id, out.error().ToString());
-        },
-        asio::detached);
+    // Accepted now, run in the background; retried while throttled (concurrency_api.cc).
+    // (Function-error retries and destinations come with the async issue.)
+    EnqueueEvent(std::move(ir));
     Response res{bhttp::status::accepted, req.version()};
     res.keep_alive(req.keep_alive());
     res.set("x-amzn-RequestId", rid);
@@ -642,8 +673,8 @@ asio::awaitable<http::Response> LambdaApi::AccountSettings(Request& req, const s
        json::object{{"TotalCodeSize", ctx_.config->code_storage_limit_bytes},
                     {"CodeSizeUnzipped", 262144000},
                     {"CodeSizeZipped", 52428800},
-                    {"ConcurrentExecutions", ctx_.config->max_environments},
-                    {"UnreservedConcurrentExecutions", ctx_.config->max_environments}}},
+                    {"ConcurrentExecutions", ctx_.manager->limits().account_limit()},
+                    {"UnreservedConcurrentExecutions", ctx_.manager->limits().unreserved()}}},
       {"AccountUsage", json::object{{"TotalCodeSize", usage->total_code_size},
                                     {"FunctionCount", usage->function_count}}},
   };

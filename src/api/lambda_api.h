@@ -12,6 +12,7 @@
 #include <boost/asio/thread_pool.hpp>
 #include <boost/json/object.hpp>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -68,6 +69,9 @@ class LambdaApi {
                            const std::string& qualifier);
   Awaitable Invoke(Request& req, const std::string& rid, const std::string& ref,
                    const std::string& qualifier);
+  // InvokeWithResponseStream (streaming_api.cc): served through http::Exchange, its answer an
+  // event stream written while the function runs (nullopt), or a plain error before it starts.
+  boost::asio::awaitable<std::optional<http::Response>> InvokeWithResponseStream(http::Exchange& ex) const;
   Awaitable AccountSettings(Request& req, const std::string& rid);
   Awaitable ReadLogs(Request& req, const std::string& rid, const std::string& ref,
                      const std::string& offset, const std::string& limit);
@@ -99,6 +103,37 @@ class LambdaApi {
   Result<boost::json::object> RenderQualified(const std::string& name,
                                               const std::string& qualifier,
                                               std::string* code_sha256_hex) const;
+
+  // Concurrency (concurrency_api.cc).
+  Awaitable PutFunctionConcurrency(Request& req, const std::string& rid, const std::string& ref);
+  Awaitable GetFunctionConcurrency(Request& req, const std::string& rid, const std::string& ref);
+  Awaitable DeleteFunctionConcurrency(Request& req, const std::string& rid, const std::string& ref);
+  Awaitable PutProvisionedConcurrency(Request& req, const std::string& rid, const std::string& ref,
+                                      const std::string& qualifier);
+  Awaitable GetProvisionedConcurrency(Request& req, const std::string& rid, const std::string& ref,
+                                      const std::string& qualifier);
+  Awaitable DeleteProvisionedConcurrency(Request& req, const std::string& rid,
+                                         const std::string& ref, const std::string& qualifier);
+  Awaitable ListProvisionedConcurrency(Request& req, const std::string& rid, const std::string& ref,
+                                       const std::string& marker, const std::string& max_items);
+  // GET /hearth/v1/stats: the manager's counters and the async queue's.
+  Awaitable Stats(Request& req, const std::string& rid);
+  // {Requested,Available,Allocated}ProvisionedConcurrentExecutions, Status, StatusReason,
+  // LastModified (and FunctionArn for List).
+  boost::json::object RenderProvisioned(const std::string& name, const std::string& qualifier,
+                                        int requested, const std::string& last_modified,
+                                        bool with_arn) const;
+  // Points the manager's provisioned pool for `qualifier` at the published version it names now.
+  Status ProvisionTarget(const std::string& name, const std::string& qualifier, int requested);
+  // The version or alias is gone: release its provisioned environments and config.
+  boost::asio::awaitable<void> ForgetProvisioned(const std::string& name,
+                                                 const std::string& qualifier);
+  // The alias moved: replace its provisioned environments (no-op without a config).
+  void ReprovisionQualifier(const std::string& name, const std::string& qualifier);
+  // Async (Event) invocations: run in the background, retried while throttled.
+  void EnqueueEvent(invoke::InvokeRequest&& ir);
+  boost::asio::awaitable<void> RunEvent(invoke::InvokeRequest* ev);
+  Response NoContent(const Request& req, const std::string& rid) const;
 
   // Layers (layers_api.cc).
   Awaitable PublishLayerVersion(Request& req, const std::string& rid, const std::string& layer);
@@ -141,6 +176,7 @@ class LambdaApi {
 
   ApiContext ctx_;
   std::set<std::string> writing_;
+  int64_t async_pending_ = 0, async_retries_ = 0, async_dropped_ = 0;
 };
 
 }  // namespace hearth::api

@@ -105,7 +105,7 @@ std::vector<std::string> Environment::BuildEnvironment() const {
   env["AWS_LAMBDA_FUNCTION_NAME"] = cfg_.name;
   env["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] = std::to_string(cfg_.memory_mb);
   env["AWS_LAMBDA_FUNCTION_VERSION"] = cfg_.version;
-  env["AWS_LAMBDA_INITIALIZATION_TYPE"] = "on-demand";
+  env["AWS_LAMBDA_INITIALIZATION_TYPE"] = init_type_;
   env["AWS_LAMBDA_LOG_GROUP_NAME"] = "/aws/lambda/" + cfg_.name;
   env["AWS_LAMBDA_LOG_STREAM_NAME"] = fmt::format("{:04}/{:02}/{:02}/[{}]{}", tm.tm_year + 1900,
                                                   tm.tm_mon + 1, tm.tm_mday, cfg_.version, id_);
@@ -183,6 +183,9 @@ asio::awaitable<std::optional<InvocationResult>> Environment::Start(const std::s
         fmt::format("RequestId: {} Error: {}", request_id, launched.error().message())));
   }
   process_ = std::move(*launched);
+  // Init (its limit and Init Duration) starts when the runtime process exists: time spent
+  // queued behind other launches during a burst is Hearth's, not the function's.
+  started_at_ = ctx_.clock->Monotonic();
 
   auto self = shared_from_this();
   // Runtime API.
@@ -193,12 +196,20 @@ asio::awaitable<std::optional<InvocationResult>> Environment::Start(const std::s
   auto opts = std::make_shared<http::ConnectionOptions>();
   std::weak_ptr<Environment> weak = self;
   opts->body_limit = [](const http::RequestHeader& h) -> std::uint64_t {
-    return h.method() == bhttp::verb::post ? kMaxResponseBytes : 0;
+    if (h.method() != bhttp::verb::post) return 0;
+    return h["Lambda-Runtime-Function-Response-Mode"] == "streaming" ? runtimeapi::kMaxStreamedResponseBytes
+                                                                      : kMaxResponseBytes;
   };
   opts->on_too_large = [weak](const http::RequestHeader& h) {
     if (auto env = weak.lock()) return env->RuntimeTooLarge(h);
     return http::Response{bhttp::status::payload_too_large, 11};
   };
+  // Response streaming (section 1.6): the body is relayed while it arrives, up to 200 MiB.
+  opts->wants_streaming = [](const http::RequestHeader& h) {
+    return h.method() == bhttp::verb::post && h["Lambda-Runtime-Function-Response-Mode"] == "streaming" &&
+           h.target().ends_with("/response");
+  };
+  opts->streaming = [self](http::Exchange& ex) { return self->HandleStreamingResponse(ex); };
   // The handler holds `self`, so the environment (and acceptor_) live as long as the loop.
   asio::co_spawn(ctx_.loop, http::AcceptLoop(*acceptor_, handler, opts), asio::detached);
   // Output capture.
@@ -453,9 +464,117 @@ asio::awaitable<http::Response> Environment::HandleRuntimeApi(http::Request& req
   co_return RuntimeReply(req, 404, ErrorJson("InvalidRequest", "Unknown Runtime API path"));
 }
 
+asio::awaitable<std::optional<http::Response>> Environment::HandleStreamingResponse(http::Exchange& ex) {
+  const http::RequestHeader& h = ex.header();
+  const unsigned version = h.version();
+  const bool keep = ex.keep_alive();
+  auto reply = [&](int status, std::string body) {
+    http::Response res{static_cast<bhttp::status>(status), version};
+    res.keep_alive(keep);
+    res.set(bhttp::field::content_type, "application/json");
+    res.body() = std::move(body);
+    res.prepare_payload();
+    return res;
+  };
+  // /2018-06-01/runtime/invocation/{id}/response
+  std::string_view target = h.target();
+  if (auto q = target.find('?'); q != std::string_view::npos) target = target.substr(0, q);
+  constexpr std::string_view kInvocation = "/2018-06-01/runtime/invocation/";
+  constexpr std::string_view kResponse = "/response";
+  if (!target.starts_with(kInvocation) || !target.ends_with(kResponse) ||
+      target.size() <= kInvocation.size() + kResponse.size()) {
+    co_return reply(404, ErrorJson("InvalidRequest", "Unknown Runtime API path"));
+  }
+  const std::string id(target.substr(kInvocation.size(), target.size() - kInvocation.size() - kResponse.size()));
+  auto begin = api_.OnStreamBegin(id);
+  if (begin.http_status != 202) co_return reply(begin.http_status, ErrorJson(begin.error_type, begin.error_message));
+
+  // The caller of InvokeWithResponseStream, or none (a plain Invoke collects the stream).
+  std::shared_ptr<runtimeapi::ResponseSink> sink = api_.current()->stream;
+  std::string_view declared = h[bhttp::field::content_type];
+  const std::string content_type = declared.empty() ? "application/octet-stream" : std::string(declared);
+  bool sink_open = false;
+  if (sink) sink_open = co_await sink->Begin(content_type);
+
+  const auto stream_start = ctx_.clock->Monotonic();
+  std::string piece, collected;
+  std::uint64_t total = 0;
+  bool too_large = false;
+  asio::steady_timer throttle(ctx_.loop);
+  for (;;) {
+    const bool more = co_await ex.ReadSome(piece);
+    if (!more) break;
+    total += piece.size();
+    if (!sink) {
+      // A buffered Invoke of a streaming function: Lambda's buffered limit applies.
+      if (collected.size() + piece.size() > kMaxResponseBytes) {
+        too_large = true;
+        ex.FailRead(bhttp::error::body_limit);  // the server drains the rest before closing
+        break;
+      }
+      collected.append(piece);
+      continue;
+    }
+    if (sink_open) sink_open = co_await sink->Write(piece);
+    const auto elapsed = std::chrono::duration_cast<std::chrono::microseconds>(ctx_.clock->Monotonic() - stream_start);
+    const auto delay = runtimeapi::StreamThrottleDelay(total, elapsed);
+    if (delay.count() > 0) {
+      throttle.expires_after(delay);
+      co_await throttle.async_wait(kNoThrow);
+    }
+  }
+  const auto read_error = ex.read_error();
+  if (read_error == bhttp::error::body_limit) too_large = true;
+  const std::uint64_t limit = sink ? runtimeapi::kMaxStreamedResponseBytes : kMaxResponseBytes;
+
+  InvocationResult r;
+  int status = 202;
+  std::string runtime_body = R"({"status":"OK"})";
+  if (too_large) {
+    r = FunctionError("Function.ResponseSizeTooLarge",
+                      fmt::format("Response payload size exceeded maximum allowed payload size ({} bytes).", limit));
+    r.environment_broken = false;
+    status = 413;
+    runtime_body = ErrorJson("RequestEntityTooLarge",
+                             fmt::format("Exceeded maximum allowed payload size ({} bytes).", limit));
+  } else if (read_error) {
+    // Cut short without the last chunk: the runtime died or gave up mid-stream.
+    r = FunctionError("Runtime.TruncatedResponse",
+                      fmt::format("RequestId: {} Error: the streamed response was cut short after {} bytes", id, total));
+    status = 400;
+    runtime_body = ErrorJson("TruncatedHTTPRequest", "The streamed response ended without its last chunk");
+  } else if (std::string_view type = h["Lambda-Runtime-Function-Error-Type"]; !type.empty()) {
+    // A mid-stream failure: the error trailers (type, base64 JSON body).
+    r.kind = InvocationResult::Kind::kFunctionError;
+    r.error_type = std::string(type);
+    auto decoded = Base64Decode(h["Lambda-Runtime-Function-Error-Body"]);
+    r.body = decoded && !decoded->empty() ? std::move(*decoded) : ErrorJson(r.error_type, "");
+  } else {
+    r.kind = InvocationResult::Kind::kSuccess;
+    r.content_type = content_type;
+    r.body = std::move(collected);
+  }
+  r.streamed = sink != nullptr;
+  r.streamed_bytes = total;
+  auto end = api_.OnStreamEnd(id);
+  if (end.completes) {
+    DrainOutputNow();
+    Complete(std::move(r));
+    // Let the waiting caller finish its answer before the runtime is woken by the 202.
+    co_await asio::post(ctx_.loop, asio::use_awaitable);
+  }
+  http::Response res = reply(status, std::move(runtime_body));
+  if (status != 202) res.keep_alive(false);
+  co_return res;
+}
+
 asio::awaitable<InvokeOutcome> Environment::Invoke(runtimeapi::Invocation&& inv) {
   auto self = shared_from_this();  // outlive any Shutdown() during the call
   state_ = State::kBusy;
+  if (frozen_) {
+    frozen_ = false;
+    process_->SetFrozen(false);  // the event below finds it running (~60-90 us, benchmarks.md)
+  }
   InvokeOutcome outcome;
   outcome.executed_version = cfg_.version;
   const std::string id = inv.request_id;
@@ -527,6 +646,7 @@ asio::awaitable<InvokeOutcome> Environment::Invoke(runtimeapi::Invocation&& inv)
   report.duration_ms = MsSince(invoke_start);
   report.memory_size_mb = cfg_.memory_mb;
   int64_t peak = process_ ? process_->PeakMemoryBytes() : 0;
+  last_peak_bytes_ = peak;
   report.max_memory_used_mb = (peak + (1 << 20) - 1) >> 20;
   if (cold) report.init_duration_ms = init_duration_ms_ >= 0 ? init_duration_ms_ : MsSince(started_at_);
   report.status = outcome.result.report_status;
@@ -543,8 +663,52 @@ asio::awaitable<InvokeOutcome> Environment::Invoke(runtimeapi::Invocation&& inv)
     Shutdown();
   } else {
     state_ = State::kIdle;
+    ArmFreeze();
   }
   co_return outcome;
+}
+
+void Environment::ArmFreeze() {
+  if (ctx_.freeze_idle.count() <= 0 || !process_ || freeze_armed_ || frozen_ || dead_) return;
+  if (!freeze_timer_) freeze_timer_ = std::make_unique<asio::steady_timer>(ctx_.loop);
+  freeze_armed_ = true;
+  freeze_timer_->expires_at(last_used_ + ctx_.freeze_idle);
+  std::weak_ptr<Environment> weak = weak_from_this();
+  freeze_timer_->async_wait([weak](boost::system::error_code ec) {
+    auto self = weak.lock();
+    if (!self) return;
+    self->freeze_armed_ = false;
+    if (ec || self->dead_ || self->state_ != State::kIdle) return;
+    if (self->ctx_.clock->Monotonic() - self->last_used_ < self->ctx_.freeze_idle || !self->parked_) {
+      self->ArmFreeze();  // used meanwhile, or the runtime is not back in `next` yet
+      return;
+    }
+    self->frozen_ = self->process_->SetFrozen(true);
+  });
+}
+
+asio::awaitable<bool> Environment::WaitInitialized(std::chrono::steady_clock::time_point deadline,
+                                                  std::string* error) {
+  auto self = shared_from_this();
+  while (!api_.init_done() && !init_error_ && !dead_) {
+    const bool woken = co_await caller_wake_.WaitUntil(deadline);
+    if (!woken && ctx_.clock->Monotonic() >= deadline) break;
+  }
+  if (api_.init_done() && !init_error_ && !dead_) {
+    init_reported_ = true;  // Init happened ahead of traffic: no Init Duration on the first invoke
+    ArmFreeze();  // provisioned: frozen until its first invoke, like any idle environment
+    co_return true;
+  }
+  if (error) {
+    if (init_error_) {
+      *error = fmt::format("{}: {}", init_error_->error_type, init_error_->body);
+    } else if (dead_) {
+      *error = ExitMessage();
+    } else {
+      *error = "Init did not finish in time";
+    }
+  }
+  co_return false;
 }
 
 asio::awaitable<void> Environment::WaitParked(std::chrono::steady_clock::time_point deadline) {

@@ -41,6 +41,10 @@ struct EnvironmentContext {
   std::string region = "us-east-1";
   std::chrono::milliseconds init_timeout{10000};
   std::chrono::milliseconds shutdown_grace{500};
+  // An idle environment whose runtime is parked in `next` is frozen (no CPU for background work
+  // left running after a response, as Lambda) after this long, and thawed by its next invoke.
+  // 0: never. Only launchers that can freeze (the sandbox) do anything.
+  std::chrono::milliseconds freeze_idle{0};
   // Managed runtimes, one directory per runtime name (see scheduler/runtimes.h).
   std::filesystem::path runtimes_dir;
 };
@@ -84,12 +88,30 @@ class Environment : public std::enable_shared_from_this<Environment> {
   // The runtime is parked in `next`: the previous invocation is over as Lambda counts it, and the
   // environment may take the next one.
   bool parked() const { return parked_; }
+  // Frozen while idle (see EnvironmentContext::freeze_idle).
+  bool frozen() const { return frozen_; }
   // Suspends until parked(), dead(), or `deadline`.
   boost::asio::awaitable<void> WaitParked(std::chrono::steady_clock::time_point deadline);
   std::chrono::steady_clock::time_point last_used() const { return last_used_; }
 
+  // AWS_LAMBDA_INITIALIZATION_TYPE: "on-demand" (default) or "provisioned-concurrency".
+  // REQUIRES: before Start().
+  void set_initialization_type(std::string t) { init_type_ = std::move(t); }
+  // The runtime finished Init (asked for its first invocation).
+  bool initialized() const { return api_.init_done(); }
+  // Provisioned concurrency: suspends until Init is over (true) or failed, the runtime died, or
+  // `deadline` passed (false; `error` says why). After true the first invocation is warm: its
+  // REPORT carries no Init Duration. REQUIRES: Start() succeeded, no Invoke yet.
+  boost::asio::awaitable<bool> WaitInitialized(std::chrono::steady_clock::time_point deadline,
+                                               std::string* error);
+  // Peak memory of the environment measured after its latest invocation (0 before any).
+  int64_t last_peak_bytes() const { return last_peak_bytes_; }
+
  private:
   boost::asio::awaitable<http::Response> HandleRuntimeApi(http::Request& req);
+  // A streaming /response (Lambda-Runtime-Function-Response-Mode: streaming), read and relayed
+  // as it arrives (see runtimeapi/stream.h).
+  boost::asio::awaitable<std::optional<http::Response>> HandleStreamingResponse(http::Exchange& ex);
   http::Response RuntimeTooLarge(const http::RequestHeader& h);
   boost::asio::awaitable<void> PumpOutput(int fd);
   boost::asio::awaitable<void> WatchExit();
@@ -112,6 +134,12 @@ class Environment : public std::enable_shared_from_this<Environment> {
   std::unique_ptr<boost::asio::ip::tcp::acceptor> acceptor_;
   std::unique_ptr<boost::asio::posix::stream_descriptor> exit_watch_;
   std::unique_ptr<boost::asio::steady_timer> kill_timer_;
+  // Freezing while idle: one timer, armed when the environment becomes idle and re-armed for the
+  // rest of the period if it was used meanwhile (so back-to-back invokes never touch it).
+  void ArmFreeze();
+  std::unique_ptr<boost::asio::steady_timer> freeze_timer_;
+  bool freeze_armed_ = false;
+  bool frozen_ = false;
   int out_fds_[2] = {-1, -1};  // non-owning copies for DrainOutputNow (owned by the pumps)
   std::string out_partial_[2];
 
@@ -128,6 +156,8 @@ class Environment : public std::enable_shared_from_this<Environment> {
   std::chrono::steady_clock::time_point started_at_;
   double init_duration_ms_ = -1;
   bool init_reported_ = false;
+  std::string init_type_ = "on-demand";
+  int64_t last_peak_bytes_ = 0;
   std::chrono::steady_clock::time_point last_used_;
   bool capturing_ = false;
   std::string tail_;  // log of the in-flight invocation (bounded)
