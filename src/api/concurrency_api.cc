@@ -67,6 +67,20 @@ Status NoQualifierAllowed() {
 
 }  // namespace
 
+Result<FunctionRef> LambdaApi::ConcurrencyTarget(const std::string& ref,
+                                                 const std::string& query_qualifier,
+                                                 QualifierRule rule) const {
+  auto fr = ResolveRef(ref, query_qualifier);
+  if (!fr) return fr;
+  if (rule == QualifierRule::kRefused && !fr->qualifier.empty())
+    return std::unexpected(NoQualifierAllowed());
+  if (rule == QualifierRule::kRequired && fr->qualifier.empty())
+    return std::unexpected(NullError("qualifier"));
+  if (!ctx_.registry->Find(fr->name))
+    return std::unexpected(Status::NotFound("Function not found: " + Arn(fr->name)));
+  return fr;
+}
+
 http::Response LambdaApi::NoContent(const Request& req, const std::string& rid) const {
   Response res{bhttp::status::no_content, req.version()};
   res.keep_alive(req.keep_alive());
@@ -110,11 +124,8 @@ asio::awaitable<http::Response> LambdaApi::PutFunctionConcurrency(Request& req,
 asio::awaitable<http::Response> LambdaApi::GetFunctionConcurrency(Request& req,
                                                                   const std::string& rid,
                                                                   const std::string& ref) {
-  auto fr = ResolveRef(ref, "");
+  auto fr = ConcurrencyTarget(ref, "", QualifierRule::kRefused);
   if (!fr) co_return Error(req, rid, fr.error());
-  if (!fr->qualifier.empty()) co_return Error(req, rid, NoQualifierAllowed());
-  if (!ctx_.registry->Find(fr->name))
-    co_return Error(req, rid, Status::NotFound("Function not found: " + Arn(fr->name)));
   json::object out;
   if (auto r = ctx_.manager->limits().reserved(fr->name)) out["ReservedConcurrentExecutions"] = *r;
   co_return Json(req, rid, 200, out);
@@ -123,12 +134,9 @@ asio::awaitable<http::Response> LambdaApi::GetFunctionConcurrency(Request& req,
 asio::awaitable<http::Response> LambdaApi::DeleteFunctionConcurrency(Request& req,
                                                                      const std::string& rid,
                                                                      const std::string& ref) {
-  auto fr = ResolveRef(ref, "");
+  auto fr = ConcurrencyTarget(ref, "", QualifierRule::kRefused);
   if (!fr) co_return Error(req, rid, fr.error());
-  if (!fr->qualifier.empty()) co_return Error(req, rid, NoQualifierAllowed());
   const std::string name = fr->name;
-  if (!ctx_.registry->Find(name))
-    co_return Error(req, rid, Status::NotFound("Function not found: " + Arn(name)));
   const std::optional<int> previous = ctx_.manager->limits().reserved(name);
   ctx_.manager->SetReserved(name, std::nullopt);
   store::MetadataStore* store = ctx_.store;
@@ -221,12 +229,9 @@ asio::awaitable<http::Response> LambdaApi::GetProvisionedConcurrency(Request& re
                                                                      const std::string& rid,
                                                                      const std::string& ref,
                                                                      const std::string& query_qualifier) {
-  auto fr = ResolveRef(ref, query_qualifier);
+  auto fr = ConcurrencyTarget(ref, query_qualifier, QualifierRule::kRequired);
   if (!fr) co_return Error(req, rid, fr.error());
-  if (fr->qualifier.empty()) co_return Error(req, rid, NullError("qualifier"));
   const std::string name = fr->name, qualifier = fr->qualifier;
-  if (!ctx_.registry->Find(name))
-    co_return Error(req, rid, Status::NotFound("Function not found: " + Arn(name)));
   store::MetadataStore* store = ctx_.store;
   auto list = [store, name]() { return store->ListProvisionedConcurrency(name); };
   auto all = co_await RunBlocking(*ctx_.workers, std::move(list));
@@ -242,12 +247,9 @@ asio::awaitable<http::Response> LambdaApi::DeleteProvisionedConcurrency(Request&
                                                                         const std::string& rid,
                                                                         const std::string& ref,
                                                                         const std::string& query_qualifier) {
-  auto fr = ResolveRef(ref, query_qualifier);
+  auto fr = ConcurrencyTarget(ref, query_qualifier, QualifierRule::kRequired);
   if (!fr) co_return Error(req, rid, fr.error());
-  if (fr->qualifier.empty()) co_return Error(req, rid, NullError("qualifier"));
   const std::string name = fr->name, qualifier = fr->qualifier;
-  if (!ctx_.registry->Find(name))
-    co_return Error(req, rid, Status::NotFound("Function not found: " + Arn(name)));
   store::MetadataStore* store = ctx_.store;
   auto remove = [store, name, qualifier]() { return store->DeleteProvisionedConcurrency(name, qualifier); };
   Status st = co_await RunBlocking(*ctx_.workers, std::move(remove));

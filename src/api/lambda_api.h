@@ -165,6 +165,13 @@ class LambdaApi {
 
   // Resolves a path's function reference (name, partial or full ARN) and query qualifier.
   Result<struct FunctionRef> ResolveRef(const std::string& ref, const std::string& qualifier) const;
+  // The function a concurrency call names (concurrency_api.cc): `ref` resolved with the query
+  // qualifier, which provisioned-concurrency calls require and reserved-concurrency calls refuse,
+  // and the function known to the registry.
+  enum class QualifierRule { kRequired, kRefused };
+  Result<struct FunctionRef> ConcurrencyTarget(const std::string& ref,
+                                               const std::string& query_qualifier,
+                                               QualifierRule rule) const;
   Response Error(const Request& req, const std::string& rid, const Status& st) const;
   Response Json(const Request& req, const std::string& rid, int status,
                 const boost::json::value& v) const;
