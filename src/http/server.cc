@@ -95,6 +95,23 @@ asio::awaitable<bool> Exchange::WriteLast() {
   co_return !write_failed_;
 }
 
+// Lingering close after answering a request whose body is still arriving (413): closing with
+// unread data would reset the connection, and the client would see the reset instead of the
+// answer. Stops sending, then drains (bounded in bytes and time).
+namespace {
+asio::awaitable<void> LingeringClose(beast::tcp_stream& stream, beast::flat_buffer& buffer) {
+  boost::system::error_code ignored;
+  stream.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+  stream.expires_after(std::chrono::seconds(5));
+  std::uint64_t drained = 0;
+  while (drained < kMaxDrainBytes) {
+    auto [dec, dn] = co_await stream.async_read_some(buffer.prepare(64 * 1024), kNoThrow);
+    if (dec) break;
+    drained += dn;
+  }
+}
+}  // namespace
+
 asio::awaitable<void> ServeConnection(asio::ip::tcp::socket socket, std::shared_ptr<Handler> handler,
                                       std::shared_ptr<const ConnectionOptions> opts) {
   boost::system::error_code ignored;
@@ -142,15 +159,7 @@ asio::awaitable<void> ServeConnection(asio::ip::tcp::socket socket, std::shared_
       auto [wec, wn] = co_await bhttp::async_write(stream, *res, kNoThrow);
       if (wec) break;
       if (body_unread && ex.read_error() == bhttp::error::body_limit) {
-        // Lingering close, as for the 413 below.
-        stream.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
-        stream.expires_after(std::chrono::seconds(5));
-        std::uint64_t drained = 0;
-        while (drained < kMaxDrainBytes) {
-          auto [dec, dn] = co_await stream.async_read_some(buffer.prepare(64 * 1024), kNoThrow);
-          if (dec) break;
-          drained += dn;
-        }
+        co_await LingeringClose(stream, buffer);  // as for the 413 below
       }
       if (!keep) break;
       continue;
@@ -173,16 +182,7 @@ asio::awaitable<void> ServeConnection(asio::ip::tcp::socket socket, std::shared_
       Response res = opts->on_too_large(parser.get().base());
       res.keep_alive(false);
       co_await bhttp::async_write(stream, res, kNoThrow);
-      // Lingering close: the client is still sending the body. Closing with unread data would
-      // reset the connection, and the client would see the reset instead of the 413.
-      stream.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
-      stream.expires_after(std::chrono::seconds(5));
-      std::uint64_t drained = 0;
-      while (drained < kMaxDrainBytes) {
-        auto [dec, dn] = co_await stream.async_read_some(buffer.prepare(64 * 1024), kNoThrow);
-        if (dec) break;
-        drained += dn;
-      }
+      co_await LingeringClose(stream, buffer);
       break;
     }
     Request req = parser.release();
