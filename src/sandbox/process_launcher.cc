@@ -27,18 +27,6 @@ namespace fs = std::filesystem;
 
 int PidfdOpen(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
 
-// Reads a "Key:   N kB" line of /proc/<pid>/status.
-int64_t ReadStatusKb(int pid, std::string_view key) {
-  std::ifstream in(fmt::format("/proc/{}/status", pid));
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.starts_with(key) && line.size() > key.size() && line[key.size()] == ':') {
-      return std::strtoll(line.c_str() + key.size() + 1, nullptr, 10);
-    }
-  }
-  return -1;
-}
-
 class ChildProcess final : public Process {
  public:
   ChildProcess(pid_t pid, UniqueFd pidfd, UniqueFd out, UniqueFd err, UniqueFd listener,
@@ -89,8 +77,22 @@ class ChildProcess final : public Process {
 
   int64_t PeakMemoryBytes() const override {
     if (reaped_) return last_peak_;
-    int64_t kb = ReadStatusKb(pid_, "VmHWM");
-    if (kb >= 0) last_peak_ = kb * 1024;
+    // Read after every invoke: /proc/<pid>/status stays open and is pread from the start (no
+    // open/close and path walk per invoke).
+    if (!status_fd_.valid()) {
+      status_fd_.Reset(::open(fmt::format("/proc/{}/status", pid_).c_str(), O_RDONLY | O_CLOEXEC));
+      if (!status_fd_.valid()) return last_peak_;
+    }
+    char buf[4096];
+    ssize_t n = ::pread(status_fd_.get(), buf, sizeof(buf) - 1, 0);
+    if (n <= 0) return last_peak_;
+    buf[n] = '\0';
+    constexpr std::string_view kKey = "\nVmHWM:";
+    std::string_view text(buf, static_cast<size_t>(n));
+    if (auto at = text.find(kKey); at != std::string_view::npos) {
+      int64_t kb = std::strtoll(buf + at + kKey.size(), nullptr, 10);
+      if (kb >= 0) last_peak_ = kb * 1024;
+    }
     return last_peak_;
   }
 
@@ -102,6 +104,7 @@ class ChildProcess final : public Process {
   bool reaped_ = false;
   int status_ = 0;
   mutable int64_t last_peak_ = 0;
+  mutable UniqueFd status_fd_;  // /proc/<pid>/status, opened at the first read
 };
 
 Result<std::pair<UniqueFd, std::string>> ListenLoopback() {

@@ -1,6 +1,7 @@
 #include "scheduler/environment.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -87,16 +88,10 @@ std::vector<std::string> Environment::BuildEnvironment() const {
   std::time_t secs = std::chrono::system_clock::to_time_t(now);
   std::tm tm{};
   gmtime_r(&secs, &tm);
-  std::map<std::string, std::string> env = {
-      // Unreserved: the function's own variables may override these.
-      {"LANG", "en_US.UTF-8"},
-      {"TZ", ":UTC"},
-      {"PATH", "/usr/local/bin:/usr/bin/:/bin:/opt/bin"},
-      {"LD_LIBRARY_PATH", fmt::format("/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:{0}:{0}/lib:/opt/lib",
-                                      task_root)},
-      {"AWS_XRAY_CONTEXT_MISSING", "LOG_ERROR"},
-      {"AWS_XRAY_DAEMON_ADDRESS", "169.254.79.129:2000"},
-  };
+  // Unreserved: the function's own variables may override these.
+  std::map<std::string, std::string> env = DefaultStartEnvironment(task_root);
+  env["AWS_XRAY_CONTEXT_MISSING"] = "LOG_ERROR";
+  env["AWS_XRAY_DAEMON_ADDRESS"] = "169.254.79.129:2000";
   for (const auto& [k, v] : cfg_.environment) env[k] = v;
   // Reserved: always the platform's values.
   env["_HANDLER"] = cfg_.handler;
@@ -268,7 +263,13 @@ void Environment::OnOutput(std::string_view chunk, std::string& partial) {
 }
 
 void Environment::EmitLine(std::string_view line) {
-  ctx_.logs->Append(cfg_.name, line);
+  if (!log_pending_.empty()) {
+    log_pending_.append(line);
+    ctx_.logs->Append(cfg_.name, log_pending_);
+    log_pending_.clear();
+  } else {
+    ctx_.logs->Append(cfg_.name, line);
+  }
   if (capturing_) {
     tail_.append(line);
     if (tail_.size() > 4 * kTailBytes) tail_.erase(0, tail_.size() - kTailBytes);
@@ -276,15 +277,26 @@ void Environment::EmitLine(std::string_view line) {
 }
 
 void Environment::DrainOutputNow() {
-  // The runtime wrote its output before posting its result, so it is already in the pipes.
-  char buf[16384];
+  // The runtime wrote its output before posting its result, so it is already in the pipes. One
+  // poll over both pipes (most invokes print nothing: no read that returns EAGAIN), then read
+  // what is there.
+  struct pollfd pfd[2];
+  int slots[2];
+  nfds_t n_fds = 0;
   for (int slot = 0; slot < 2; ++slot) {
-    int fd = out_fds_[slot];
-    if (fd < 0) continue;
+    if (out_fds_[slot] < 0) continue;
+    pfd[n_fds] = {out_fds_[slot], POLLIN, 0};
+    slots[n_fds++] = slot;
+  }
+  if (n_fds == 0 || ::poll(pfd, n_fds, 0) <= 0) return;
+  char buf[16384];
+  for (nfds_t i = 0; i < n_fds; ++i) {
+    if ((pfd[i].revents & (POLLIN | POLLHUP | POLLERR)) == 0) continue;
     for (;;) {
-      ssize_t n = ::read(fd, buf, sizeof buf);
+      ssize_t n = ::read(pfd[i].fd, buf, sizeof buf);
       if (n <= 0) break;
-      OnOutput(std::string_view(buf, static_cast<size_t>(n)), out_partial_[slot]);
+      OnOutput(std::string_view(buf, static_cast<size_t>(n)), out_partial_[slots[i]]);
+      if (static_cast<size_t>(n) < sizeof buf) break;  // the pipe is empty now
     }
   }
 }
@@ -584,8 +596,8 @@ asio::awaitable<InvokeOutcome> Environment::Invoke(runtimeapi::Invocation&& inv)
   tail_.clear();
   capturing_ = true;
   auto start_line = telemetry::FormatStartLine(id, cfg_.version) + "\n";
-  ctx_.logs->Append(cfg_.name, start_line);
-  std::string head = start_line;
+  log_pending_ = start_line;  // written with the first output line, or with END + REPORT
+  std::string head = std::move(start_line);
 
   // Init: wait for the runtime's first `next`, an init error, its death, or the init limit.
   const auto init_deadline = started_at_ + ctx_.init_timeout;
@@ -631,8 +643,7 @@ asio::awaitable<InvokeOutcome> Environment::Invoke(runtimeapi::Invocation&& inv)
       double secs = static_cast<double>(cfg_.timeout_s);
       std::string line = fmt::format("{} {} Task timed out after {:.2f} seconds\n",
                                      FormatIsoTimestamp(ctx_.clock->Now()), id, secs);
-      ctx_.logs->Append(cfg_.name, line);
-      tail_.append(line);
+      EmitLine(line);  // capturing: also into tail_
       failed = FunctionError("Sandbox.Timedout",
                              fmt::format("RequestId: {} Error: Task timed out after {:.2f} seconds", id, secs),
                              "timeout");
@@ -651,7 +662,13 @@ asio::awaitable<InvokeOutcome> Environment::Invoke(runtimeapi::Invocation&& inv)
   if (cold) report.init_duration_ms = init_duration_ms_ >= 0 ? init_duration_ms_ : MsSince(started_at_);
   report.status = outcome.result.report_status;
   std::string end = telemetry::FormatEndLine(id) + "\n" + telemetry::FormatReportLine(report) + "\n";
-  ctx_.logs->Append(cfg_.name, end);
+  if (!log_pending_.empty()) {
+    log_pending_.append(end);  // the function printed nothing: START, END and REPORT in one write
+    ctx_.logs->Append(cfg_.name, log_pending_);
+    log_pending_.clear();
+  } else {
+    ctx_.logs->Append(cfg_.name, end);
+  }
 
   std::string full = head + tail_ + end;
   if (full.size() > kTailBytes) full.erase(0, full.size() - kTailBytes);

@@ -161,6 +161,9 @@ class Environment : public std::enable_shared_from_this<Environment> {
   std::chrono::steady_clock::time_point last_used_;
   bool capturing_ = false;
   std::string tail_;  // log of the in-flight invocation (bounded)
+  // START of the in-flight invocation, not written yet: it goes out with the function's first
+  // output line or, when the function printed nothing, with END + REPORT (one write per invoke).
+  std::string log_pending_;
 };
 
 using EnvironmentPtr = std::shared_ptr<Environment>;

@@ -149,7 +149,8 @@ class CliTest(DaemonTestCase):
             self.daemon.invoke(name, {"hearth_test": {"log": marker}})
             self.assertTrue(harness.wait_until(lambda: marker.encode() in seen, 10),
                             "logs --follow did not print the new lines")
-            self.assertIn(b"REPORT RequestId:", seen)
+            self.assertTrue(harness.wait_until(lambda: b"REPORT RequestId:" in seen, 10),
+                            "logs --follow did not print the REPORT line")
         finally:
             proc.kill()
             proc.wait()
