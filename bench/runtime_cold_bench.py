@@ -9,6 +9,7 @@ loopback connection) and the Init Duration the daemon logged, as p50/p90/min.
     python3 bench/runtime_cold_bench.py --hearth build/hearth --examples build/examples -n 30
     python3 bench/runtime_cold_bench.py --memory 1769 --isolation process
     python3 bench/runtime_cold_bench.py --runtimes-dir /tmp/old-runtimes   # other RICs, same daemon
+    python3 bench/runtime_cold_bench.py --preinit python3.11=0   # no pre-started interpreters
 
 Runtimes: python3.11 and nodejs20.x (a minimal handler each, unmodified Lambda style) and C++
 (examples/echo.zip on provided.al2023). Interleaved: python, node, C++, python, ...
@@ -46,6 +47,11 @@ def main():
     ap.add_argument("--json", default=None, help="write the results here")
     ap.add_argument("--runtimes-dir", default=None,
                     help="hearth serve --runtimes-dir (e.g. to compare runtime interface clients)")
+    ap.add_argument("--preinit", action="append", default=[], metavar="RUNTIME=N",
+                    help="daemon config preinit_runtimes (pre-started runtimes); repeatable; "
+                         "default: the daemon's (python3.11=1)")
+    ap.add_argument("--gap-ms", type=float, default=0,
+                    help="pause before each cold start (lets the pools refill, as between real cold starts)")
     args = ap.parse_args()
     os.environ["HEARTH_BIN"] = os.path.abspath(args.hearth)
     os.environ["HEARTH_EXAMPLES"] = os.path.abspath(
@@ -63,6 +69,13 @@ def main():
     daemon_args = ["--max-environments", str(3 * args.n + 8)]
     if args.runtimes_dir:
         daemon_args += ["--runtimes-dir", os.path.abspath(args.runtimes_dir)]
+    if args.preinit:
+        import tempfile
+        cfg = os.path.join(tempfile.mkdtemp(prefix="hearth-bench-"), "config.json")
+        with open(cfg, "w") as f:
+            json.dump({"preinit_runtimes": {k: int(v) for k, v in
+                                            (p.split("=", 1) for p in args.preinit)}}, f)
+        daemon_args += ["--config", cfg]
     d = harness.Daemon(*daemon_args).start()
     results = {k: {"latency_ms": [], "init_ms": []} for k in codes}
     try:
@@ -73,6 +86,8 @@ def main():
                 c.create_function(FunctionName=name, Runtime=runtime, Handler=handler,
                                   Role="arn:aws:iam::000000000000:role/bench", MemorySize=args.memory,
                                   Code={"ZipFile": zipb})
+                if args.gap_ms:
+                    time.sleep(args.gap_ms / 1000)
                 t0 = time.perf_counter()
                 r = d.invoke_raw(name, b'{"k":"v"}', headers={"X-Amz-Log-Type": "Tail"})
                 dt = (time.perf_counter() - t0) * 1000
@@ -88,7 +103,8 @@ def main():
     finally:
         d.close()
     print(f"cold starts, n={args.n} per runtime, MemorySize={args.memory}, "
-          f"isolation={args.isolation or 'default'}")
+          f"isolation={args.isolation or 'default'}, preinit={args.preinit or 'default'}, "
+          f"gap={args.gap_ms} ms")
     print(f"{'runtime':24} {'p50 ms':>8} {'p90 ms':>8} {'min ms':>8} {'init p50':>9}")
     out = {}
     for label, r in results.items():

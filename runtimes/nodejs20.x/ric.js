@@ -505,7 +505,46 @@ function setupPaths(taskRoot) {
   require('module')._initPaths();
 }
 
+// A pre-started runtime (the daemon's pool, docs/architecture.md): node was started before its
+// function was known, with only the variables read at start-up; the function's whole environment
+// arrives on the descriptor _HEARTH_PRESTART_FD names (NUL-terminated KEY=VALUE entries, to the end
+// of the stream) once the sandbox holds its code, /opt and /tmp. It becomes process.env exactly,
+// in that order. False when the sandbox went away before a function came.
+function awaitFunction() {
+  const fdVar = process.env._HEARTH_PRESTART_FD;
+  if (fdVar === undefined) return true;
+  const fd = Number(fdVar);
+  const chunks = [];
+  const buf = Buffer.allocUnsafe(262144);
+  for (;;) {
+    let n;
+    try {
+      n = fs.readSync(fd, buf, 0, buf.length, null);
+    } catch (e) {
+      if (e.code === 'EINTR') continue;
+      if (e.code === 'EAGAIN') { // a non-blocking descriptor: wait a little, synchronously
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1);
+        continue;
+      }
+      throw e;
+    }
+    if (n === 0) break;
+    chunks.push(Buffer.from(buf.subarray(0, n)));
+  }
+  fs.closeSync(fd);
+  const data = Buffer.concat(chunks);
+  if (data.length === 0) return false;
+  for (const k of Object.keys(process.env)) delete process.env[k];
+  for (const item of data.toString('utf8').split('\0')) {
+    if (!item) continue;
+    const eq = item.indexOf('=');
+    process.env[eq < 0 ? item : item.slice(0, eq)] = eq < 0 ? '' : item.slice(eq + 1);
+  }
+  return true;
+}
+
 async function main() {
+  if (!awaitFunction()) process.exit(0);
   const endpoint = process.env.AWS_LAMBDA_RUNTIME_API || '';
   try {
     client = new RuntimeClient(endpoint);

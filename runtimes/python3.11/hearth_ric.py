@@ -572,7 +572,53 @@ def handle_invocation(client, request_handler, hdrs, body):
     _current_request_id = ""
 
 
+def await_function():
+    """A pre-started runtime (the daemon's pool, see docs/architecture.md): the interpreter was
+    started before its function was known, with only the variables read at start-up, and the
+    function's whole environment arrives on the descriptor named by _HEARTH_PRESTART_FD
+    (NUL-terminated KEY=VALUE entries, to the end of the stream) once the sandbox holds the
+    function's code, /opt and /tmp. The environment becomes exactly that, in that order, as if
+    the interpreter had been started with it; variables the interpreter added to its own
+    environment at start (the C locale coercion's LC_CTYPE) are kept after it, as they would be.
+    Returns False when the sandbox went away before a function came."""
+    key = b"_HEARTH_PRESTART_FD"
+    fd = posix.environ.get(key)
+    if fd is None:
+        return True
+    fd = int(fd)
+    chunks = []
+    while True:
+        try:
+            chunk = posix.read(fd, 262144)
+        except InterruptedError:
+            continue
+        if not chunk:
+            break
+        chunks.append(chunk)
+    posix.close(fd)
+    data = b"".join(chunks)
+    if not data:
+        return False
+    env = []
+    for item in data.split(b"\0"):
+        if item:
+            k, _, v = item.partition(b"=")
+            env.append((k, v))
+    given = dict(env)
+    started_with = list(posix.environ.items())
+    added = [(k, v) for k, v in started_with if k != key and k not in given]
+    for k, _ in started_with:
+        del posix.environ[k]
+        posix.unsetenv(k)
+    for k, v in env + added:
+        posix.environ[k] = v
+        posix.putenv(k, v)
+    return True
+
+
 def main():
+    if not await_function():
+        return 0
     endpoint = getenv("AWS_LAMBDA_RUNTIME_API", "")
     try:
         client = RuntimeClient(endpoint)

@@ -11,7 +11,7 @@ const {spawn} = require('node:child_process');
 
 const RIC_DIR = process.env.HEARTH_NODE_RIC_DIR || path.join(__dirname, '..', 'nodejs20.x');
 
-async function runRic(files, handler, events, {closeEach = false} = {}) {
+async function runRic(files, handler, events, {closeEach = false, prestart = false} = {}) {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'ric-'));
   for (const [name, text] of Object.entries(files)) {
     fs.mkdirSync(path.dirname(path.join(root, name)), {recursive: true});
@@ -39,10 +39,18 @@ async function runRic(files, handler, events, {closeEach = false} = {}) {
     });
   });
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  const env = {AWS_LAMBDA_RUNTIME_API: `127.0.0.1:${server.address().port}`, LAMBDA_TASK_ROOT: root,
+    _HANDLER: handler, AWS_LAMBDA_FUNCTION_NAME: 'f', AWS_LAMBDA_FUNCTION_MEMORY_SIZE: '128'};
+  // prestart: started with only _HEARTH_PRESTART_FD; the environment arrives on fd 3 (as from
+  // the sandbox's init: NUL-terminated KEY=VALUE entries, then end of stream).
   const child = spawn(process.execPath, [path.join(RIC_DIR, 'bootstrap')], {
-    env: {AWS_LAMBDA_RUNTIME_API: `127.0.0.1:${server.address().port}`, LAMBDA_TASK_ROOT: root,
-      _HANDLER: handler, AWS_LAMBDA_FUNCTION_NAME: 'f', AWS_LAMBDA_FUNCTION_MEMORY_SIZE: '128'},
-    stdio: ['ignore', 'pipe', 'pipe']});
+    env: prestart ? {_HEARTH_PRESTART_FD: '3'} : env, cwd: prestart ? '/' : undefined,
+    stdio: ['ignore', 'pipe', 'pipe'].concat(prestart ? ['pipe'] : [])});
+  if (prestart) {
+    setTimeout(() => {
+      child.stdio[3].end(Object.entries(env).map(([k, v]) => `${k}=${v}\0`).join(''));
+    }, 200);
+  }
   let out = '';
   child.stdout.on('data', (d) => { out += d; });
   child.stderr.on('data', (d) => { out += d; });
@@ -105,4 +113,17 @@ test('large events, connections closed by the Runtime API after every answer', a
   assert.deepStrictEqual(r.posts.map((p) => [p.path, p.body]), [
     ['/2018-06-01/runtime/invocation/r5/response', {n: 3 * 1024 * 1024}],
     ['/2018-06-01/runtime/invocation/r6/response', {n: 0, k: 2}]]);
+});
+
+test('pre-started: the environment arrives on fd 3 and becomes process.env, cwd the task root', async () => {
+  const r = await runRic({'index.js': `exports.handler = async () => ({
+    keys: Object.keys(process.env).filter((k) => k !== '_X_AMZN_TRACE_ID'), cwd: process.cwd(),
+    fn: process.env.AWS_LAMBDA_FUNCTION_NAME});`}, 'index.handler', [{id: 'r1', payload: '{}'}],
+  {prestart: true});
+  assert.strictEqual(r.posts.length, 1, r.out);
+  const body = r.posts[0].body;
+  assert.deepStrictEqual(body.keys, ['AWS_LAMBDA_RUNTIME_API', 'LAMBDA_TASK_ROOT', '_HANDLER',
+    'AWS_LAMBDA_FUNCTION_NAME', 'AWS_LAMBDA_FUNCTION_MEMORY_SIZE', 'NODE_PATH']);  // NODE_PATH: the RIC's
+  assert.strictEqual(body.fn, 'f');
+  assert.ok(body.cwd.includes('ric-'), body.cwd);
 });

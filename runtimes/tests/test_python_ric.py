@@ -174,6 +174,52 @@ class PythonRicTest(unittest.TestCase):
                                   dict(base, had_os=True, trace="Root=1-b", getenv="Root=1-b"),
                                   dict(base, had_os=True, trace=None, getenv=None)])
 
+    def test_prestarted_takes_the_environment_sent_on_its_descriptor(self):
+        # A pre-started runtime: started with only _HEARTH_PRESTART_FD and a start-up variable,
+        # its function's environment arrives on that descriptor; it becomes the environment
+        # (order kept, the fd variable gone), and the handler runs in the task root.
+        import subprocess
+        root = tempfile.mkdtemp()
+        with open(os.path.join(root, "pre.py"), "w") as f:
+            f.write("import os\n"
+                    "def h(e, c):\n"
+                    "    return {'env': [k for k in os.environ if k != '_X_AMZN_TRACE_ID'],\n"
+                    "            'mine': os.environ.get('MY_VAR'), 'fn': c.function_name,\n"
+                    "            'cwd': os.getcwd(), 'path0': __import__('sys').path[0]}\n")
+        api = FakeRuntimeApi([("r1", b"{}", {})])
+        r, w = os.pipe()
+        p = subprocess.Popen([os.path.join(RIC_DIR, "bootstrap")], pass_fds=(r,), cwd="/",
+                             env={"_HEARTH_PRESTART_FD": str(r), "PATH": "/usr/bin:/bin"},
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        os.close(r)
+        env = [("PATH", "/usr/bin:/bin"), ("MY_VAR", "v\u00e9"), ("AWS_LAMBDA_FUNCTION_NAME", "f"),
+               ("_HANDLER", "pre.h"), ("LAMBDA_TASK_ROOT", root), ("AWS_LAMBDA_RUNTIME_API", api.endpoint)]
+        os.write(w, b"".join(("%s=%s" % kv).encode() + b"\0" for kv in env))
+        os.close(w)
+        try:
+            _, err = p.communicate(timeout=60)
+        finally:
+            api.close()
+        self.assertEqual(p.returncode, 1, err)  # the fake answers 500 once the events are served
+        # What the interpreter adds to its own environment at start (the C locale coercion's
+        # LC_CTYPE, with no LANG) stays after the function's variables, as in a normal start.
+        added = subprocess.run(["/usr/bin/python3", "-S", "-c",
+                                "import posix; print(' '.join(k.decode() for k in posix.environ))"],
+                               env={"PATH": "/usr/bin:/bin"}, capture_output=True, text=True).stdout.split()
+        added.remove("PATH")
+        self.assertEqual(api.posts[0][2], {"env": [k for k, _ in env] + added, "mine": "v\u00e9", "fn": "f",
+                                           "cwd": root, "path0": root})
+
+    def test_prestarted_exits_quietly_when_no_function_comes(self):
+        import subprocess
+        r, w = os.pipe()
+        p = subprocess.Popen([os.path.join(RIC_DIR, "bootstrap")], pass_fds=(r,),
+                             env={"_HEARTH_PRESTART_FD": str(r)}, stderr=subprocess.PIPE)
+        os.close(r)
+        os.close(w)
+        _, err = p.communicate(timeout=60)
+        self.assertEqual((p.returncode, err), (0, b""))
+
 
 class JsonTest(unittest.TestCase):
     """The RIC's json_loads/json_dumps (no `json` import) give exactly json.loads/json.dumps."""

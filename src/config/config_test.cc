@@ -1,7 +1,9 @@
 #include <cstdio>
 #include <fstream>
+#include <map>
 
 #include <boost/json.hpp>
+
 #include <gtest/gtest.h>
 
 #include "config/daemon_config.h"
@@ -103,6 +105,23 @@ TEST(DaemonConfigTest, LoopSpinIsBounded) {
   EXPECT_FALSE(c.Validate().ok());
   c.loop_spin_us = 10001;
   EXPECT_FALSE(c.Validate().ok());
+}
+
+TEST(DaemonConfigTest, PreinitRuntimesDefaultFileAndBounds) {
+  DaemonConfig c;
+  EXPECT_EQ(c.preinit_runtimes, (std::map<std::string, int>{{"nodejs20.x", 1}, {"python3.11", 1}}));
+  const std::string path = ::testing::TempDir() + "/hearth_preinit_config.json";
+  std::ofstream(path) << R"({"preinit_runtimes":{"python3.11":2}})";
+  ASSERT_TRUE(LoadDaemonConfigFile(path, &c).ok());
+  EXPECT_EQ(c.preinit_runtimes, (std::map<std::string, int>{{"python3.11", 2}}));  // replaces the default
+  EXPECT_TRUE(c.Validate().ok());
+  c.preinit_runtimes["python3.11"] = 9;
+  EXPECT_FALSE(c.Validate().ok());
+  std::ofstream(path) << R"({"preinit_runtimes":{"python3.11":"one"}})";
+  EXPECT_FALSE(LoadDaemonConfigFile(path, &c).ok());
+  std::ofstream(path) << R"({"preinit_runtimes":1})";
+  EXPECT_FALSE(LoadDaemonConfigFile(path, &c).ok());
+  std::remove(path.c_str());
 }
 
 }  // namespace

@@ -19,6 +19,10 @@ Status DaemonConfig::Validate() const {
   if (loop_spin_us < 0 || loop_spin_us > 10000)
     return Status::InvalidArgument("loop_spin_us must be 0-10000");
   if (blank_sandboxes < 0 || blank_sandboxes > 64) return Status::InvalidArgument("blank_sandboxes must be 0-64");
+  for (const auto& [runtime, count] : preinit_runtimes) {
+    if (count < 0 || count > 8)
+      return Status::InvalidArgument(fmt::format("preinit_runtimes: {} must be 0-8", runtime));
+  }
   if (freeze_idle.count() < 0) return Status::InvalidArgument("freeze_idle_ms must be >= 0 (0: never)");
   if (max_environments < 0)
     return Status::InvalidArgument("max_environments must be >= 0 (0: derived from the host)");
@@ -115,6 +119,21 @@ Status LoadDaemonConfigFile(const std::string& path, DaemonConfig* cfg) {
     else if (key == "loop_spin_us") st = want_int(&cfg->loop_spin_us);
     else if (key == "blank_sandboxes") st = want_int(&cfg->blank_sandboxes);
     else if (key == "freeze_idle_ms") st = want_ms(&cfg->freeze_idle);
+    else if (key == "preinit_runtimes") {
+      // {"python3.11": 1, "nodejs20.x": 0}: replaces the default.
+      if (!val.is_object()) {
+        st = Status::InvalidArgument("config 'preinit_runtimes' must be an object of runtime: count");
+      } else {
+        cfg->preinit_runtimes.clear();
+        for (const auto& [runtime, count] : val.as_object()) {
+          if (!count.is_int64() && !count.is_uint64()) {
+            st = Status::InvalidArgument(fmt::format("config 'preinit_runtimes': {} must be an integer", std::string(runtime)));
+            break;
+          }
+          cfg->preinit_runtimes[std::string(runtime)] = static_cast<int>(count.to_number<int64_t>());
+        }
+      }
+    }
     else if (key == "runtimes_dir") st = want_string(&cfg->runtimes_dir);
     else st = Status::InvalidArgument(fmt::format("unknown config key '{}' in '{}'", std::string(key), path));
     HEARTH_RETURN_IF_ERROR(st);

@@ -3,6 +3,7 @@
 // this one struct, validated once by Validate(). Every field documents its default.
 
 #include <chrono>
+#include <map>
 #include <string>
 
 #include "common/status.h"
@@ -62,6 +63,13 @@ struct DaemonConfig {
   // root made ahead of need, so a cold start only mounts the code and executes the bootstrap;
   // docs/security.md). 0 makes each one on the cold path. Default: 3
   int blank_sandboxes = 3;
+  // Sandbox: per managed runtime, how many sandboxes are kept with that runtime's interpreter
+  // already started (as the sandbox user, under seccomp, waiting for a function; refilled at low
+  // priority). A cold start of that runtime then skips the interpreter's start-up, unless the
+  // function sets variables the interpreter reads at start (PYTHON*, LANG, LC_*, TZ, PATH, LD_*,
+  // NODE_*, ...): those take the normal path. 0 or absent: none.
+  // Default: {"python3.11": 1, "nodejs20.x": 1}
+  std::map<std::string, int> preinit_runtimes = {{"nodejs20.x", 1}, {"python3.11", 1}};
   // An idle environment (runtime parked in `next`) is frozen after this long: background work a
   // function left running after its response gets no CPU (as in Lambda) until the next invoke
   // thaws it, which costs that invoke ~60-90 us; invokes closer together than this never pay it.

@@ -1,6 +1,7 @@
 #include "daemon/serve.h"
 
 #include <signal.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <thread>
@@ -180,11 +181,29 @@ int Serve(const config::DaemonConfig& cfg_in) {
     spdlog::critical("cannot open the code store: {}", code.error().ToString());
     return 1;
   }
+  const fs::path runtimes_dir =
+      cfg.runtimes_dir.empty() ? scheduler::DefaultRuntimesDir() : fs::absolute(cfg.runtimes_dir);
   sandbox::LauncherPtr launcher;
   if (cfg.isolation == "sandbox") {
+    // Pre-started runtimes, with the platform's start-up defaults for /var/task.
+    std::vector<sandbox::PrestartRuntime> prestart;
+    for (const auto& [runtime, count] : cfg.preinit_runtimes) {
+      if (count <= 0) continue;
+      const fs::path dir = runtimes_dir / runtime;
+      if (scheduler::IsProvidedRuntime(runtime) || runtime.find('/') != std::string::npos ||
+          ::access((dir / "bootstrap").c_str(), X_OK) != 0) {
+        spdlog::warn("preinit_runtimes: {} is not an installed managed runtime in {}; ignored", runtime,
+                     runtimes_dir.string());
+        continue;
+      }
+      sandbox::PrestartRuntime rt{.name = runtime, .runtime_dir = dir, .count = count};
+      for (const auto& [k, v] : scheduler::DefaultStartEnvironment("/var/task")) rt.env.push_back(k + "=" + v);
+      prestart.push_back(std::move(rt));
+    }
     auto sbx = sandbox::NewSandboxLauncher(
         {.state_dir = data / "sandbox",
          .blank_pool = cfg.blank_sandboxes,
+         .prestart = std::move(prestart),
          .network = cfg.network == "egress" ? sandbox::NetworkMode::kEgress : sandbox::NetworkMode::kNone});
     if (!sbx) {
       spdlog::critical("{}", sbx.error().message());
@@ -222,7 +241,7 @@ int Serve(const config::DaemonConfig& cfg_in) {
   ectx.init_timeout = cfg.init_timeout;
   ectx.shutdown_grace = cfg.shutdown_grace;
   ectx.freeze_idle = cfg.freeze_idle;
-  ectx.runtimes_dir = cfg.runtimes_dir.empty() ? scheduler::DefaultRuntimesDir() : fs::absolute(cfg.runtimes_dir);
+  ectx.runtimes_dir = runtimes_dir;
   scheduler::ManagerOptions mopts;
   mopts.max_environments = cfg.max_environments;
   mopts.idle_timeout = cfg.idle_timeout;

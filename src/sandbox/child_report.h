@@ -19,6 +19,7 @@ enum class ChildStep : int32_t {
   kExited = 1,       // the bootstrap exited; value = its wait status
   kListener = 2,     // carries the Runtime API listening socket (SCM_RIGHTS)
   kBlank = 3,        // a blank sandbox is made and waits for its claim
+  kPrestarted = 4,   // a pre-started runtime runs in it (value = its pid) and waits for its function
   kCgroup = 10,
   kSignals,
   kFds,

@@ -1,5 +1,6 @@
 #include "sandbox/claim.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 
@@ -19,8 +20,10 @@ struct Header {
   uint32_t n_ops;
   uint32_t n_env;
   uint32_t exec_path;
-  uint32_t pad;
+  uint32_t flags;  // kFlagPrestart
 };
+
+constexpr uint32_t kFlagPrestart = 1;
 
 struct WireOp {
   int32_t kind;
@@ -52,6 +55,7 @@ Result<EncodedClaim> EncodeClaim(const Claim& claim, const std::string& new_root
   h.n_ops = static_cast<uint32_t>(claim.mounts.size());
   h.n_env = static_cast<uint32_t>(claim.env.size());
   h.exec_path = add(claim.exec_path);
+  h.flags = claim.prestart ? kFlagPrestart : 0;
   std::vector<WireOp> ops;
   std::vector<int> fds;
   for (const MountOp& op : claim.mounts) {
@@ -92,6 +96,8 @@ bool DecodeClaim(char* buf, size_t len, const int* fds, int nfds, DecodedClaim* 
   std::memcpy(&h, buf, sizeof h);
   if (h.magic != kMagic || h.total != len) return *why = "bad claim header", false;
   if (h.n_ops > kClaimMaxOps || h.n_env > kClaimMaxEnv) return *why = "claim too large", false;
+  if ((h.flags & ~kFlagPrestart) != 0) return *why = "bad claim flags", false;
+  out->prestart = (h.flags & kFlagPrestart) != 0;
   const size_t fixed = sizeof h + h.n_ops * sizeof(WireOp) + h.n_env * sizeof(uint32_t);
   if (fixed > len || buf[len - 1] != '\0') return *why = "claim truncated", false;
   // A string offset must point into the string area (which ends with a NUL, checked above).
@@ -134,7 +140,34 @@ bool DecodeClaim(char* buf, size_t len, const int* fds, int nfds, DecodedClaim* 
     out->envp[i] = const_cast<char*>(e);
   }
   out->envp[h.n_env] = nullptr;
+  out->n_env = h.n_env;
   return true;
+}
+
+bool IsStartupVariable(std::string_view key) {
+  for (std::string_view prefix : {"LD_", "LC_", "PYTHON", "NODE_", "UV_", "MALLOC_", "OPENSSL_", "SSL_CERT_"}) {
+    if (key.starts_with(prefix)) return true;
+  }
+  for (std::string_view name : {"LANG", "LANGUAGE", "TZ", "PATH", "HOME", "GLIBC_TUNABLES"}) {
+    if (key == name) return true;
+  }
+  return false;
+}
+
+bool PrestartCompatible(const std::vector<std::string>& prestart_env, const std::vector<std::string>& function_env) {
+  auto startup_vars = [](const std::vector<std::string>& env) {
+    std::vector<std::string_view> out;
+    for (const auto& e : env) {
+      std::string_view kv = e;
+      if (IsStartupVariable(kv.substr(0, kv.find('=')))) out.push_back(kv);
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+  };
+  for (const auto& e : function_env) {
+    if (std::string_view(e).substr(0, e.find('=')) == kPrestartFdVariable) return false;
+  }
+  return startup_vars(prestart_env) == startup_vars(function_env);
 }
 
 }  // namespace hearth::sandbox

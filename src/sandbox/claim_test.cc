@@ -111,5 +111,39 @@ TEST(Claim, RefusesWhatDoesNotFit) {
   EXPECT_NE(r.error().message().find("bytes"), std::string::npos);
 }
 
+TEST(Claim, CarriesThePrestartFlag) {
+  for (bool prestart : {false, true}) {
+    Claim c = Sample();
+    c.prestart = prestart;
+    auto enc = EncodeClaim(c, "");
+    ASSERT_TRUE(enc.has_value()) << enc.error().ToString();
+    auto buf = std::make_unique<Buffer>();
+    std::memcpy(buf->bytes, enc->bytes.data(), enc->bytes.size());
+    auto out = std::make_unique<DecodedClaim>();
+    const char* why = "";
+    const int received[] = {8, 7};
+    ASSERT_TRUE(DecodeClaim(buf->bytes, enc->bytes.size(), received, 2, out.get(), &why)) << why;
+    EXPECT_EQ(out->prestart, prestart);
+    EXPECT_EQ(out->n_env, 3u);
+  }
+}
+
+TEST(Claim, PrestartServesOnlyFunctionsThatAgreeOnStartupVariables) {
+  const std::vector<std::string> pre = {"LANG=en_US.UTF-8", "TZ=:UTC", "PATH=/usr/bin"};
+  // Other variables do not matter; order does not either.
+  EXPECT_TRUE(PrestartCompatible(pre, {"PATH=/usr/bin", "_HANDLER=a.b", "LANG=en_US.UTF-8", "FOO=1", "TZ=:UTC"}));
+  // A different value, a missing one, or one the interpreter reads at start that it did not have.
+  EXPECT_FALSE(PrestartCompatible(pre, {"LANG=C", "TZ=:UTC", "PATH=/usr/bin"}));
+  EXPECT_FALSE(PrestartCompatible(pre, {"TZ=:UTC", "PATH=/usr/bin"}));
+  for (const char* extra : {"PYTHONPATH=/x", "PYTHONDONTWRITEBYTECODE=1", "NODE_OPTIONS=--x", "LD_PRELOAD=/x.so",
+                            "LC_ALL=C", "MALLOC_ARENA_MAX=2", "HOME=/tmp", "_HEARTH_PRESTART_FD=3"}) {
+    std::vector<std::string> env = pre;
+    env.push_back(extra);
+    EXPECT_FALSE(PrestartCompatible(pre, env)) << extra;
+  }
+  EXPECT_TRUE(IsStartupVariable("PYTHONHASHSEED"));
+  EXPECT_FALSE(IsStartupVariable("AWS_REGION"));
+}
+
 }  // namespace
 }  // namespace hearth::sandbox

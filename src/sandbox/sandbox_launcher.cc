@@ -50,6 +50,7 @@ const char* ChildStepName(ChildStep step) {
     case ChildStep::kExited: return "exited";
     case ChildStep::kListener: return "listener";
     case ChildStep::kBlank: return "blank";
+    case ChildStep::kPrestarted: return "prestarted";
     case ChildStep::kClaim: return "claim";
     case ChildStep::kCgroup: return "cgroup";
     case ChildStep::kSignals: return "signals";
@@ -110,6 +111,10 @@ struct BootArgs {
   const DecodedClaim* claim;
   int out_w, err_w;
   volatile int exec_err;  // written by the bootstrap (shared memory) if execve fails
+  // A pre-start: the socket the function's environment will arrive on (becomes fd 3), and the
+  // identity and seccomp the bootstrap takes itself (the init stays root for the claim). Else -1.
+  int prestart_fd = -1;
+  const BlankSetup* setup = nullptr;
 };
 
 // Runs in the bootstrap (CLONE_VM | CLONE_VFORK) until execve: the init's memory, our own stack.
@@ -121,7 +126,16 @@ int BootMain(void* p) {
     b->exec_err = errno;
     ::_exit(127);
   }
-  ::syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC);
+  if (b->prestart_fd >= 0) {
+    // fd 3: the socket the function arrives on (kPrestartFdVariable says so).
+    if (b->prestart_fd == 3 ? ::fcntl(3, F_SETFD, 0) < 0 : ::dup2(b->prestart_fd, 3) < 0) {
+      b->exec_err = errno;
+      ::_exit(127);
+    }
+    ::syscall(SYS_close_range, 4, ~0U, CLOSE_RANGE_CLOEXEC);
+  } else {
+    ::syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC);
+  }
   // The init's forwarding handlers must not run here; execve would reset them anyway.
   struct sigaction dfl {};
   dfl.sa_handler = SIG_DFL;
@@ -129,6 +143,18 @@ int BootMain(void* p) {
   sigset_t none;
   sigemptyset(&none);
   ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  if (b->setup != nullptr) {
+    // Raw system calls (identity.cc): this task shares the init's memory, not its credentials.
+    const char* what = "";
+    if (int e = DropIdentity(b->setup->uid, b->setup->gid, &what); e != 0) {
+      b->exec_err = e;
+      ::_exit(127);
+    }
+    if (int e = LoadSeccompPolicy(b->setup->seccomp); e != 0) {
+      b->exec_err = e;
+      ::_exit(127);
+    }
+  }
   ::execve(b->claim->exec_path, b->claim->argv, b->claim->envp);
   b->exec_err = errno ? errno : ENOEXEC;
   ::_exit(127);
@@ -164,6 +190,8 @@ ssize_t ReceiveClaim(int sock, int* fds, int* nfds) {
 }
 
 [[noreturn]] void RunClaimed(const BlankSetup& setup, int sock, int out_w, int err_w);
+[[noreturn]] void RunPrestarted(const BlankSetup& setup, int sock, int out_w, int err_w);
+[[noreturn]] void ReapUntilBootstrapExits(int sock, pid_t boot);
 
 // Phase 1, ahead of need: everything that does not depend on the function. The spawner's clone3
 // made the mount, pid, ipc and uts namespaces (and net, without a pooled one); this is pid 1.
@@ -258,6 +286,7 @@ ssize_t ReceiveClaim(int sock, int* fds, int* nfds) {
   const char* what = "";
   if (!DecodeClaim(g_claim_buf, static_cast<size_t>(n), mount_fds, n_mount_fds, &g_claim, &what))
     ChildFail(sock, ChildStep::kClaim, EINVAL, what);
+  if (g_claim.prestart) RunPrestarted(setup, sock, out_w, err_w);
   // Made at the spawner's low priority; the function runs at the normal one.
   if (::setpriority(PRIO_PROCESS, 0, 0) != 0) ChildFail(sock, ChildStep::kClaim, errno, "setpriority 0");
 
@@ -303,8 +332,11 @@ ssize_t ReceiveClaim(int sock, int* fds, int* nfds) {
     ChildFail(sock, ChildStep::kExec, boot_args.exec_err, "execve", g_claim.exec_path);
   }
   child::Report(sock, ChildStep::kReady, 0, "", nullptr, boot);
+  ReapUntilBootstrapExits(sock, boot);
+}
 
-  // Init: reap everything; when the bootstrap is gone, so is the sandbox.
+// Init: reap everything; when the bootstrap is gone, so is the sandbox.
+[[noreturn]] void ReapUntilBootstrapExits(int sock, pid_t boot) {
   int boot_status = 0;
   for (;;) {
     int st = 0;
@@ -321,6 +353,94 @@ ssize_t ReceiveClaim(int sock, int* fds, int* nfds) {
   }
   child::Report(sock, ChildStep::kExited, 0, "", nullptr, boot_status);
   ::_exit(0);
+}
+
+// A pre-start (still off the cold path, at the spawner's low priority): the runtime attached at
+// /var/runtime, its program started as the sandbox user under seccomp, with its end of a socket on fd 3; then, on the cold path, the function's claim: its mounts, nice 0, the init's
+// own identity and seccomp (as on the normal path), and its environment sent to the runtime.
+[[noreturn]] void RunPrestarted(const BlankSetup& setup, int sock, int out_w, int err_w) {
+  const char* what = "";
+  {
+    int err = 0;
+    const char* path = "";
+    if (!ExecuteMountOps(g_claim.ops, g_claim.n_ops, &err, &what, &path))
+      ChildFail(sock, ChildStep::kMount, err, what, path);
+  }
+  int chan[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, chan) != 0)
+    ChildFail(sock, ChildStep::kFork, errno, "socketpair for the pre-started runtime");
+  BootArgs boot_args{&g_claim, out_w, err_w, 0, chan[1], &setup};
+  sigset_t all, old;
+  sigfillset(&all);
+  ::sigprocmask(SIG_SETMASK, &all, &old);
+  pid_t boot = ::clone(BootMain, g_boot_stack + sizeof g_boot_stack, CLONE_VM | CLONE_VFORK | SIGCHLD, &boot_args);
+  int clone_err = errno;
+  ::sigprocmask(SIG_SETMASK, &old, nullptr);
+  if (boot < 0) ChildFail(sock, ChildStep::kFork, clone_err, "clone bootstrap");
+  ::close(chan[1]);
+  if (boot_args.exec_err != 0) {
+    int st;
+    while (::waitpid(boot, &st, 0) < 0 && errno == EINTR) {
+    }
+    ChildFail(sock, ChildStep::kExec, boot_args.exec_err, "execve (pre-start)", g_claim.exec_path);
+  }
+  child::Report(sock, ChildStep::kPrestarted, 0, "", nullptr, boot);
+
+  // Wait for the function; a runtime that exits (or talks) meanwhile ends this sandbox, so the
+  // pool sees it dead and skips it.
+  for (;;) {
+    pollfd p[2] = {{sock, POLLIN, 0}, {chan[0], POLLIN, 0}};
+    int pr = ::poll(p, 2, -1);
+    if (pr < 0 && errno == EINTR) continue;
+    if (pr < 0 || p[1].revents != 0) {
+      ::kill(-1, SIGKILL);
+      ::_exit(1);
+    }
+    if (p[0].revents != 0) break;
+  }
+  int mount_fds[kClaimMaxFds];
+  int n_mount_fds = 0;
+  ssize_t n = ReceiveClaim(sock, mount_fds, &n_mount_fds);
+  if (n == 0) ::_exit(0);  // retired unclaimed: the pid namespace (the runtime) goes with us
+  if (n < 0) ChildFail(sock, ChildStep::kClaim, static_cast<int>(-n), "receive the claim");
+  if (!DecodeClaim(g_claim_buf, static_cast<size_t>(n), mount_fds, n_mount_fds, &g_claim, &what))
+    ChildFail(sock, ChildStep::kClaim, EINVAL, what);
+  if (g_claim.prestart) ChildFail(sock, ChildStep::kClaim, EINVAL, "a second pre-start");
+  // The function runs at the normal priority: the init and every thread of the runtime (its
+  // process group: the bootstrap called setsid()).
+  if (::setpriority(PRIO_PROCESS, 0, 0) != 0 || ::setpriority(PRIO_PGRP, static_cast<id_t>(boot), 0) != 0)
+    ChildFail(sock, ChildStep::kClaim, errno, "setpriority 0");
+  {
+    int err = 0;
+    const char* path = "";
+    if (!ExecuteMountOps(g_claim.ops, g_claim.n_ops, &err, &what, &path))
+      ChildFail(sock, ChildStep::kMount, err, what, path);
+    if (::chdir(kTaskRoot) != 0) ChildFail(sock, ChildStep::kPivotRoot, errno, "chdir", kTaskRoot);
+  }
+  struct sigaction fwd {};
+  fwd.sa_handler = ForwardSignal;
+  fwd.sa_flags = SA_RESTART;
+  for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2}) ::sigaction(sig, &fwd, nullptr);
+  if (int e = DropIdentity(setup.uid, setup.gid, &what); e != 0) ChildFail(sock, ChildStep::kIdentity, e, what);
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+  if (int e = LoadSeccompPolicy(setup.seccomp); e != 0) ChildFail(sock, ChildStep::kSeccomp, e, "seccomp(SET_MODE_FILTER)");
+  // The function's environment, NUL-terminated entries, then end of stream.
+  for (size_t i = 0; i < g_claim.n_env; ++i) {
+    const char* e = g_claim.envp[i];
+    size_t len = __builtin_strlen(e) + 1, off = 0;
+    while (off < len) {
+      ssize_t w = ::send(chan[0], e + off, len - off, MSG_NOSIGNAL);
+      if (w < 0 && errno == EINTR) continue;
+      if (w <= 0) ChildFail(sock, ChildStep::kExec, w < 0 ? errno : EPIPE, "hand the function to the pre-started runtime");
+      off += static_cast<size_t>(w);
+    }
+  }
+  ::close(chan[0]);
+  g_forward_ready = 1;
+  ::close(out_w);
+  ::close(err_w);
+  child::Report(sock, ChildStep::kReady, 0, "", nullptr, boot);
+  ReapUntilBootstrapExits(sock, boot);
 }
 
 // ---- the parent ----
@@ -610,6 +730,10 @@ class SandboxLauncher final : public Launcher {
                  ? std::optional<SlirpOptions>(SlirpOptions{.binary = opt_.slirp4netns, .pid_dir = SlirpDir()})
                  : std::nullopt),
         blanks_(opt_.blank_pool, [this] { return MakeBlank(false); }) {
+    for (size_t i = 0; i < opt_.prestart.size(); ++i) {
+      opt_.prestart[i].runtime_dir = fs::absolute(opt_.prestart[i].runtime_dir);
+      prestarted_.push_back(std::make_unique<BlankPool>(opt_.prestart[i].count, [this, i] { return MakePrestarted(i); }));
+    }
     RootfsInputs in;
     in.etc_dir = opt_.state_dir / "etc";
     base_spec_ = BuildBaseRootfsSpec(in);
@@ -645,6 +769,7 @@ class SandboxLauncher final : public Launcher {
     tmp_.Start();
     net_.Start();
     blanks_.Start();
+    for (auto& pool : prestarted_) pool->Start();
   }
 
   const char* name() const override { return "sandbox"; }
@@ -724,12 +849,78 @@ class SandboxLauncher final : public Launcher {
     return ::poll(&p, 1, 0) == 0;  // a pidfd becomes readable when the process exits
   }
 
+  // A pre-start of runtime `index` (PrestartRuntime): a blank sandbox whose init attaches the
+  // runtime and starts it, waiting for its function.
+  Result<BlankPtr> MakePrestarted(size_t index) {
+    const PrestartRuntime& rt = opt_.prestart[index];
+    auto made = MakeBlank(false);
+    if (!made) return std::unexpected(made.error());
+    BlankPtr blank = std::move(*made);
+    auto runtime_mnt = CloneReadOnlyMount(rt.runtime_dir);
+    if (!runtime_mnt) return std::unexpected(runtime_mnt.error());
+    Claim claim;
+    claim.prestart = true;
+    claim.exec_path = rt.entrypoint;
+    claim.env = rt.env;
+    claim.env.push_back(fmt::format("{}=3", kPrestartFdVariable));
+    claim.mounts.push_back({.kind = MountKind::kAttachMount, .target = "/var/runtime", .fd = runtime_mnt->get()});
+    HEARTH_RETURN_IF_ERROR(SendClaim(*blank, claim));
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kSetupTimeoutMs);
+    HEARTH_RETURN_IF_ERROR(AwaitStep(blank->sock.get(), ChildStep::kPrestarted, deadline, &blank->listener));
+    return blank;
+  }
+
+  // The pre-started runtime that can serve `spec`, if any (PrestartRuntime).
+  BlankPool* PrestartPoolFor(const LaunchSpec& spec) {
+    if (spec.runtime_dir.empty()) return nullptr;
+    for (size_t i = 0; i < opt_.prestart.size(); ++i) {
+      const PrestartRuntime& rt = opt_.prestart[i];
+      if (rt.count > 0 && rt.entrypoint == spec.entrypoint && rt.runtime_dir == fs::absolute(spec.runtime_dir) &&
+          PrestartCompatible(rt.env, spec.env))
+        return prestarted_[i].get();
+    }
+    return nullptr;
+  }
+
+  Status SendClaim(const Blank& blank, const Claim& claim) {
+    // Targets as seen after pivot_root (the blank is in its new root already).
+    auto message = EncodeClaim(claim, "");
+    if (!message) return message.error();
+    iovec iov{message->bytes.data(), message->bytes.size()};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kClaimMaxFds)] = {};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    if (!message->fds.empty()) {
+      msg.msg_control = control;
+      msg.msg_controllen = CMSG_SPACE(sizeof(int) * message->fds.size());
+      cmsghdr* c = CMSG_FIRSTHDR(&msg);
+      c->cmsg_level = SOL_SOCKET;
+      c->cmsg_type = SCM_RIGHTS;
+      c->cmsg_len = CMSG_LEN(sizeof(int) * message->fds.size());
+      std::memcpy(CMSG_DATA(c), message->fds.data(), sizeof(int) * message->fds.size());
+    }
+    if (::sendmsg(blank.sock.get(), &msg, MSG_NOSIGNAL) < 0)
+      return PosixError("send the claim to the blank sandbox", errno);
+    return Status::Ok();
+  }
+
   Result<ProcessPtr> Launch(const LaunchSpec& spec) override {
     fs::path entry = HostPath(spec, spec.entrypoint);
     if (entry.empty())
       return std::unexpected(Status::InvalidArgument(fmt::format("bad entrypoint '{}'", spec.entrypoint)));
     if (::access(entry.c_str(), X_OK) != 0) return std::unexpected(PosixError(entry.string(), errno));
 
+    // A pre-started runtime for it, if there is one ready; on any failure there, the normal path.
+    if (BlankPool* pool = PrestartPoolFor(spec)) {
+      BlankPtr blank = pool->TryTake();
+      while (blank && !Alive(*blank)) blank = pool->TryTake();
+      if (blank) {
+        auto p = LaunchIn(std::move(blank), spec, true);
+        if (p) return p;
+        // That sandbox is gone (destroyed with its runtime); the function still gets its start.
+      }
+    }
     // A blank sandbox from the pool (skipping any that died while it waited), or one made now.
     BlankPtr blank = blanks_.TryTake();
     while (blank && !Alive(*blank)) blank = blanks_.TryTake();
@@ -738,6 +929,11 @@ class SandboxLauncher final : public Launcher {
       if (!made) return std::unexpected(made.error());
       blank = std::move(*made);
     }
+    return LaunchIn(std::move(blank), spec, false);
+  }
+
+  // Claims `blank` for `spec`; `prestarted`: its runtime already runs (attached at /var/runtime).
+  Result<ProcessPtr> LaunchIn(BlankPtr blank, const LaunchSpec& spec, bool prestarted) {
     HEARTH_RETURN_IF_ERROR(blank->cgroup->SetLimits(CgroupLimits{.memory_mb = spec.memory_mb}));
     auto tmp = tmp_.Acquire(spec.ephemeral_storage_mb);
     if (!tmp) return std::unexpected(tmp.error());
@@ -747,7 +943,7 @@ class SandboxLauncher final : public Launcher {
     RootfsInputs in;
     in.code_dir = fs::absolute(spec.code_dir);
     if (!spec.opt_dir.empty()) in.opt_dir = fs::absolute(spec.opt_dir);
-    if (!spec.runtime_dir.empty()) in.runtime_dir = fs::absolute(spec.runtime_dir);
+    if (!spec.runtime_dir.empty() && !prestarted) in.runtime_dir = fs::absolute(spec.runtime_dir);
     in.tmp_mount_fd = tmp->mount_fd.get();
     UniqueFd code_mnt, runtime_mnt, opt_mnt;
     for (auto [dir, owner, fd] : {std::tuple{&in.code_dir, &code_mnt, &in.code_mount_fd},
@@ -770,26 +966,7 @@ class SandboxLauncher final : public Launcher {
     claim.env = spec.env;
     claim.env.push_back(fmt::format("LAMBDA_TASK_ROOT={}", kTaskRoot));
     claim.env.push_back(fmt::format("AWS_LAMBDA_RUNTIME_API={}", kRuntimeApiAddress));
-    // Targets as seen after pivot_root (the blank is in its new root already).
-    auto message = EncodeClaim(claim, "");
-    if (!message) return std::unexpected(message.error());
-
-    {
-      iovec iov{message->bytes.data(), message->bytes.size()};
-      alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kClaimMaxFds)] = {};
-      msghdr msg{};
-      msg.msg_iov = &iov;
-      msg.msg_iovlen = 1;
-      msg.msg_control = control;
-      msg.msg_controllen = CMSG_SPACE(sizeof(int) * message->fds.size());
-      cmsghdr* c = CMSG_FIRSTHDR(&msg);
-      c->cmsg_level = SOL_SOCKET;
-      c->cmsg_type = SCM_RIGHTS;
-      c->cmsg_len = CMSG_LEN(sizeof(int) * message->fds.size());
-      std::memcpy(CMSG_DATA(c), message->fds.data(), sizeof(int) * message->fds.size());
-      if (::sendmsg(blank->sock.get(), &msg, MSG_NOSIGNAL) < 0)
-        return std::unexpected(PosixError("send the claim to the blank sandbox", errno));
-    }
+    HEARTH_RETURN_IF_ERROR(SendClaim(*blank, claim));
     // The sandbox holds the mounts from here on (our fds close on return).
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kSetupTimeoutMs);
     HEARTH_RETURN_IF_ERROR(AwaitStep(blank->sock.get(), ChildStep::kReady, deadline, &blank->listener));
@@ -814,8 +991,9 @@ class SandboxLauncher final : public Launcher {
   TmpStorage tmp_;
   NetnsPool net_;
   std::unique_ptr<Spawner> spawner_;
-  // Last: its thread uses everything above, so it stops first.
+  // Last: their threads use everything above, so they stop first.
   BlankPool blanks_;
+  std::vector<std::unique_ptr<BlankPool>> prestarted_;  // one per opt_.prestart entry
 };
 
 Status SelfTest(Launcher& launcher, const fs::path& dir) {

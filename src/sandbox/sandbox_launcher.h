@@ -35,6 +35,24 @@ namespace hearth::sandbox {
 // (slirp.h), attached ahead of need; still nothing inbound. See docs/security.md.
 enum class NetworkMode { kNone, kEgress };
 
+// A managed runtime started ahead of need in blank sandboxes ("pre-started"): the interpreter
+// already runs there, as the sandbox user with seccomp loaded, with `runtime_dir` attached at
+// /var/runtime and only `env` (plus kPrestartFdVariable, claim.h) in its environment, waiting on a
+// socket from the sandbox's init. A launch of that runtime (same runtime_dir and entrypoint) whose
+// environment agrees with `env` on every startup variable (PrestartCompatible) claims one: the
+// init attaches the function's /var/task, /opt and /tmp (the interpreter shares its mount
+// namespace), the limits are set, the interpreter gets nice 0, the init drops its identity and
+// loads seccomp as on the normal path, then sends the function's whole environment to the
+// runtime, which replaces its own with it and continues as a normal start would. Anything else
+// (other variables at start, an empty pool, a pre-started runtime that failed) takes the normal path.
+struct PrestartRuntime {
+  std::string name;                   // for messages, e.g. "python3.11"
+  std::filesystem::path runtime_dir;  // host directory, mounted at /var/runtime
+  std::string entrypoint = "/var/runtime/bootstrap";
+  std::vector<std::string> env;       // KEY=VALUE the runtime starts with
+  int count = 1;                      // kept ready
+};
+
 struct SandboxOptions {
   // Per-daemon state: generated /etc, the mount point of new roots, /tmp image templates.
   std::filesystem::path state_dir;
@@ -55,6 +73,8 @@ struct SandboxOptions {
   // sets the limits, mounts the code and /tmp and executes the bootstrap. Each holds a network
   // namespace taken from the pool above.
   int blank_pool = 3;
+  // Runtimes kept pre-started (see PrestartRuntime). Default: none.
+  std::vector<PrestartRuntime> prestart;
   // Default: none (least privilege: a function gets a network only where the host opts in).
   NetworkMode network = NetworkMode::kNone;
   // slirp4netns binary; empty: looked up on PATH (then /usr/bin, /usr/sbin) at start.

@@ -12,6 +12,7 @@
 
 #include <fcntl.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <fstream>
@@ -334,6 +335,10 @@ Owned OwnedBy(pid_t sandbox_init) {
   Owned o;
   o.memory_parent = dir.parent_path();
   o.prefix = name.substr(0, name.find('-', std::string("hearth-").size()) + 1);
+  // An init that is already gone has no cgroup: an empty prefix would count every cgroup.
+  EXPECT_TRUE(o.prefix.starts_with("hearth-") && o.prefix.size() > 7)
+      << "no sandbox cgroup for pid " << sandbox_init << ": '" << name << "'";
+  if (o.prefix.size() <= 7) o.prefix = "hearth-<none>";
   return o;
 }
 
@@ -473,7 +478,9 @@ TEST_F(SandboxTest, ABlankThatDiedInThePoolIsSkipped) {
   const fs::path state = state_ / "dead_blank_state";
   auto l = NewSandboxLauncher({.state_dir = state, .blank_pool = 1});
   ASSERT_TRUE(l.has_value()) << l.error().ToString();
-  Write("bootstrap", "#!/bin/sh\necho alive\n");
+  // Alive a little: OwnedBy() reads the first sandbox's cgroup (an exited init has none, and an
+  // empty prefix would match every sandbox of this process).
+  Write("bootstrap", "#!/bin/sh\necho alive\nsleep 0.3\n");
   auto first = (*l)->Launch(Spec());
   ASSERT_TRUE(first.has_value()) << first.error().ToString();
   Owned owned = OwnedBy((*first)->pid());
@@ -494,6 +501,130 @@ TEST_F(SandboxTest, ABlankThatDiedInThePoolIsSkipped) {
   ASSERT_TRUE(p.has_value()) << p.error().ToString();
   UniqueFd out = (*p)->TakeStdout();
   EXPECT_EQ(ReadAll(out.get()), "alive\n");
+}
+
+// The pre-started runtimes of the launcher whose cgroups are `o`: processes running
+// /var/runtime/bootstrap in one of its cgroups.
+std::vector<pid_t> RuntimesOf(const Owned& o) {
+  std::vector<pid_t> out;
+  for (const auto& e : fs::directory_iterator("/proc")) {
+    const std::string name = e.path().filename().string();
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::string cmd = ReadText(e.path() / "cmdline");
+    std::replace(cmd.begin(), cmd.end(), '\0', ' ');
+    if (cmd.find("/var/runtime/bootstrap") == std::string::npos) continue;
+    const pid_t pid = std::stoi(name);
+    if (MemoryCgroupOf(pid).filename().string().starts_with(o.prefix)) out.push_back(pid);
+  }
+  return out;
+}
+
+TEST_F(SandboxTest, PrestartedRuntimeTakesItsFunctionWithItsEnvCwdAndLimitsAndLeavesNothing) {
+  const fs::path state = state_ / "prestart_state";
+  const fs::path runtime = state_ / "prestart_runtime";
+  fs::create_directories(runtime);
+  ::chmod(runtime.c_str(), 0755);
+  // A stand-in runtime: reports what it started with, then what it was handed.
+  std::ofstream(runtime / "bootstrap") << R"(#!/usr/bin/python3 -S
+import posix
+started = sorted(k.decode() for k in posix.environ)
+fd = posix.environ.get(b"_HEARTH_PRESTART_FD")
+if fd is None:
+    env = [k + b"=" + v for k, v in posix.environ.items()]
+else:
+    data = b""
+    while True:
+        b = posix.read(int(fd), 65536)
+        if not b:
+            break
+        data += b
+    env = [x for x in data.split(b"\0") if x]
+posix.chdir("/var/task")
+status = dict(l.split(":\t", 1) for l in open("/proc/self/status").read().splitlines() if ":\t" in l)
+print("started", ",".join(started))
+print("env", ",".join(x.decode() for x in env))
+print("cwd", posix.getcwd(), "uid", posix.getuid(), "pid", posix.getpid(), "nice", posix.getpriority(0, 0),
+      "seccomp", status["Seccomp"], "nnp", status["NoNewPrivs"])
+print("task", ",".join(sorted(posix.listdir("/var/task"))))
+open("/tmp/written", "w").write("ok")
+print("tmp", open("/tmp/written").read())
+)";
+  ::chmod((runtime / "bootstrap").c_str(), 0755);
+  const int mounts_before = MountCount();
+  Owned owned;
+  {
+    SandboxOptions opt{.state_dir = state, .blank_pool = 1};
+    opt.prestart.push_back(
+        PrestartRuntime{.name = "fake", .runtime_dir = runtime, .env = {"LANG=C.UTF-8", "TZ=:UTC"}, .count = 1});
+    auto l = NewSandboxLauncher(std::move(opt));
+    ASSERT_TRUE(l.has_value()) << l.error().ToString();
+    Write("handler.py", "x = 1\n", 0644);
+    auto spec_for = [&](std::vector<std::string> env, int memory) {
+      LaunchSpec s = Spec(memory);
+      s.runtime_dir = runtime;
+      s.entrypoint = "/var/runtime/bootstrap";
+      s.env = std::move(env);
+      return s;
+    };
+    auto run = [&](const LaunchSpec& spec, pid_t* init) {
+      auto p = (*l)->Launch(spec);
+      if (!p) {
+        ADD_FAILURE() << p.error().ToString();
+        return std::string();
+      }
+      *init = (*p)->pid();
+      fs::path cg = MemoryCgroupOf(*init);
+      std::string limit = ReadText(cg / "memory.limit_in_bytes");
+      if (limit.empty()) limit = ReadText(cg / "memory.max");
+      EXPECT_EQ(std::strtoll(limit.c_str(), nullptr, 10), int64_t{spec.memory_mb} << 20) << cg;
+      UniqueFd out = (*p)->TakeStdout();
+      std::string text = ReadAll(out.get());
+      pollfd pf{(*p)->exit_fd(), POLLIN, 0};
+      EXPECT_EQ(::poll(&pf, 1, 10000), 1);
+      auto st = (*p)->TryReap();
+      EXPECT_TRUE(st && WIFEXITED(*st) && WEXITSTATUS(*st) == 0) << st.value_or(-1) << text;
+      return text;
+    };
+    const std::string tail = "cwd /var/task uid 993 pid 2 nice 0 seccomp 2 nnp 1\ntask bootstrap,handler.py\ntmp ok\n";
+    pid_t init = -1;
+    // A plain launch first: it names this launcher's cgroups.
+    // It outlives the look at its cgroup (a gone init has none, and the prefix would match all).
+    Write("bootstrap", "#!/bin/sh\necho plain\nsleep 0.3\n");
+    {
+      auto p = (*l)->Launch(Spec());
+      ASSERT_TRUE(p.has_value()) << p.error().ToString();
+      owned = OwnedBy((*p)->pid());
+    }
+    // The pool fills in the background: one pre-started runtime waits.
+    ASSERT_TRUE(WaitFor([&] { return RuntimesOf(owned).size() == 1; }, 10000));
+    // Claimed: it started with only the start-up variables, and gets exactly the function's.
+    std::string out = run(spec_for({"LANG=C.UTF-8", "TZ=:UTC", "FOO=bar"}, 256), &init);
+    EXPECT_EQ(out, "started LANG,TZ,_HEARTH_PRESTART_FD\n"
+                   "env LANG=C.UTF-8,TZ=:UTC,FOO=bar,LAMBDA_TASK_ROOT=/var/task,AWS_LAMBDA_RUNTIME_API=127.0.0.1:9001\n" +
+                       tail);
+    // The pool refills; a function with another start-up variable takes the normal path.
+    ASSERT_TRUE(WaitFor([&] { return RuntimesOf(owned).size() == 1; }, 10000));
+    out = run(spec_for({"LANG=C.UTF-8", "TZ=:UTC", "PYTHONPATH=/x"}, 128), &init);
+    EXPECT_EQ(out, "started AWS_LAMBDA_RUNTIME_API,LAMBDA_TASK_ROOT,LANG,PYTHONPATH,TZ\n"
+                   "env LANG=C.UTF-8,TZ=:UTC,PYTHONPATH=/x,LAMBDA_TASK_ROOT=/var/task,AWS_LAMBDA_RUNTIME_API=127.0.0.1:9001\n" +
+                       tail);
+    // ... and the pre-started one is still there for the next compatible function.
+    out = run(spec_for({"LANG=C.UTF-8", "TZ=:UTC"}, 128), &init);
+    EXPECT_TRUE(out.starts_with("started LANG,TZ,_HEARTH_PRESTART_FD\n")) << out;
+    ASSERT_TRUE(WaitFor([&] { return RuntimesOf(owned).size() == 1; }, 10000));
+    // A pre-started runtime that dies while waiting is skipped (its sandbox ends with it).
+    for (pid_t pid : RuntimesOf(owned)) ::kill(pid, SIGKILL);
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    out = run(spec_for({"LANG=C.UTF-8", "TZ=:UTC"}, 128), &init);
+    EXPECT_TRUE(out.ends_with(tail)) << out;
+  }
+  // The launcher is gone, with its waiting runtimes: no cgroups, processes, mounts or loop devices.
+  EXPECT_EQ(CountCgroups(owned, false), 0);
+  EXPECT_TRUE(RuntimesOf(owned).empty());
+  for (pid_t init : ChildrenNamed("hearth-init"))
+    EXPECT_FALSE(MemoryCgroupOf(init).filename().string().starts_with(owned.prefix)) << "sandbox " << init << " left";
+  EXPECT_EQ(MountCount(), mounts_before);
+  EXPECT_TRUE(WaitFor([&] { return LoopDevicesUnder(state) == 0; }, 5000)) << LoopDevicesUnder(state);
 }
 
 TEST_F(SandboxTest, FrozenEnvironmentStopsUntilThawed) {

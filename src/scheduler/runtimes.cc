@@ -15,6 +15,16 @@ std::filesystem::path DefaultRuntimesDir() {
   return exe.parent_path() / "runtimes";
 }
 
+std::map<std::string, std::string> DefaultStartEnvironment(const std::string& task_root) {
+  return {
+      {"LANG", "en_US.UTF-8"},
+      {"TZ", ":UTC"},
+      {"PATH", "/usr/local/bin:/usr/bin/:/bin:/opt/bin"},
+      {"LD_LIBRARY_PATH", "/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:" + task_root + ":" + task_root +
+                              "/lib:/opt/lib"},
+  };
+}
+
 std::vector<std::string> InstalledRuntimes(const std::filesystem::path& runtimes_dir) {
   std::vector<std::string> managed;
   std::error_code ec;

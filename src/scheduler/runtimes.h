@@ -5,6 +5,7 @@
 // function's own.
 
 #include <filesystem>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -18,6 +19,12 @@ std::filesystem::path DefaultRuntimesDir();
 // `bootstrap` (python* first, then nodejs*, alphabetical within each),
 // followed by "provided.al2023" and "provided.al2".
 std::vector<std::string> InstalledRuntimes(const std::filesystem::path& runtimes_dir);
+
+// The platform's defaults for the variables a runtime reads while it starts, for a task root of
+// `task_root` (LANG, TZ, PATH, LD_LIBRARY_PATH; a function's own variables may override them).
+// Every environment starts from these; a pre-started runtime (sandbox_launcher.h) is started with
+// exactly these, so that it serves the functions that do not override them.
+std::map<std::string, std::string> DefaultStartEnvironment(const std::string& task_root);
 
 // True for the custom runtimes (provided, provided.al2, provided.al2023).
 inline bool IsProvidedRuntime(std::string_view runtime) { return runtime.starts_with("provided"); }

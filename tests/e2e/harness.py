@@ -159,6 +159,34 @@ def _proc_comm(pid: int) -> str:
         return ""
 
 
+def _unclaimed_sandbox(pid: int) -> bool:
+    """A sandbox made ahead of need and not claimed yet (a blank one, or one with a pre-started
+    runtime waiting for its function): its cgroup has no memory limit until a launch claims it."""
+    try:
+        with open(f"/proc/{pid}/cgroup") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return False
+    for line in lines:
+        _, ctrls, path = line.split(":", 2)
+        if ctrls == "memory":
+            limit_file = f"/sys/fs/cgroup/memory{path}/memory.limit_in_bytes"
+            break
+    else:
+        path = next((l.split(":", 2)[2] for l in lines if l.split(":", 2)[1] == ""), None)
+        if path is None:
+            return False
+        limit_file = f"/sys/fs/cgroup{path}/memory.max"
+    if not path.rstrip("/").rsplit("/", 1)[-1].startswith("hearth-"):
+        return False  # not in a sandbox's cgroup (e.g. --isolation process)
+    try:
+        with open(limit_file) as f:
+            limit = f.read().strip()
+    except OSError:
+        return False
+    return limit == "max" or (limit.isdigit() and int(limit) > 1 << 50)
+
+
 def descendants(root: int) -> list[int]:
     """Live (non-zombie) descendants of `root`."""
     children: dict[int, list[int]] = {}
@@ -288,11 +316,13 @@ class Daemon:
         if self.proc is not None and self.proc.poll() is None:
             pids.update(descendants(self.proc.pid))
             # Not runtimes: the sandbox's spawner and its blank sandboxes made ahead of need (an
-            # init without children: claimed ones have the bootstrap below them).
+            # init without children: claimed ones have the bootstrap below them), and sandboxes
+            # with a pre-started runtime not claimed yet (no memory limit yet).
             parents = {_proc_stat(p)[1] for p in pids if _proc_stat(p)}
             pids = {p for p in pids
                     if _proc_comm(p) != "hearth-spawner"
-                    and not (_proc_comm(p) == "hearth-init" and p not in parents)}
+                    and not (_proc_comm(p) == "hearth-init" and p not in parents)
+                    and not _unclaimed_sandbox(p)}
         run = os.path.join(self.data_dir, "run")
         if os.path.isdir(run):
             for f in os.listdir(run):

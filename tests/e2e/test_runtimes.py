@@ -4,6 +4,9 @@ timeout watched through the remaining time, layers, environment variables, 5 MB 
 
 import base64
 import json
+import os
+import tempfile
+import time
 import unittest
 
 import botocore.exceptions
@@ -343,6 +346,141 @@ class RuntimesTest(unittest.TestCase):
         self.assertEqual(out, {"layer": "from a python layer"}, r)
         r, out, _ = self.invoke("node-layer")
         self.assertEqual(out, {"layer": "from a node layer"}, r)
+
+
+PY_INTROSPECT = r"""import os
+import sys
+
+MODULES_AT_IMPORT = sorted(sys.modules)
+
+
+def _read(path):
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError as e:
+        return "error %d" % e.errno
+
+
+def lambda_handler(event, context):
+    import resource
+    import time
+    env = [[k, v] for k, v in os.environ.items() if k != "_X_AMZN_TRACE_ID"]
+    status = [l for l in _read("/proc/self/status").splitlines()
+              if l.split(":")[0] in ("Uid", "Gid", "Groups", "CapInh", "CapPrm", "CapEff", "CapBnd",
+                                     "CapAmb", "NoNewPrivs", "Seccomp", "Seccomp_filters")]
+    mounts = sorted(" ".join(l.split()[4:6] + l.split(" - ")[1].split()[:1])
+                    for l in _read("/proc/self/mountinfo").splitlines())
+    with open("/proc/uptime") as f:
+        uptime = float(f.read().split()[0])
+    start_ticks = int(_read("/proc/self/stat").rsplit(")", 1)[1].split()[19])
+    return {
+        "env": env, "cwd": os.getcwd(), "path": sys.path, "argv": sys.argv,
+        "executable": sys.executable, "flags": list(sys.flags), "modules": MODULES_AT_IMPORT,
+        "dont_write_bytecode": sys.flags.dont_write_bytecode,
+        "ids": [os.getuid(), os.geteuid(), os.getgid(), os.getegid(), os.getgroups()],
+        "pid": [os.getpid(), os.getppid(), os.getpgrp(), os.getsid(0)],
+        "nice": os.getpriority(os.PRIO_PROCESS, 0), "umask": os.umask(0o22),
+        "rlimits": [resource.getrlimit(getattr(resource, r)) for r in dir(resource) if r.startswith("RLIMIT_")],
+        "status": status, "mounts": mounts, "fds": sorted(os.listdir("/proc/self/fd")),
+        "cgroup": _read("/proc/self/cgroup"), "tz": list(time.tzname),
+        "encodings": [sys.getfilesystemencoding(), sys.stdout.encoding, sys.stderr.encoding],
+        "oom": _read("/proc/self/oom_score_adj"), "affinity": sorted(os.sched_getaffinity(0)),
+        "tmp_writable": os.access("/tmp", os.W_OK), "task": sorted(os.listdir("/var/task")),
+        "age_s": uptime - start_ticks / os.sysconf("SC_CLK_TCK"),
+    }
+"""
+
+
+NODE_INTROSPECT = r"""const fs = require('fs');
+const os = require('os');
+const CACHED_AT_LOAD = Object.keys(require.cache).sort();
+const read = (p) => { try { return fs.readFileSync(p, 'utf8'); } catch (e) { return 'error ' + e.code; } };
+
+exports.handler = async () => {
+  const env = Object.entries(process.env).filter(([k]) => k !== '_X_AMZN_TRACE_ID');
+  const status = read('/proc/self/status').split('\n').filter((l) => ['Uid', 'Gid', 'Groups', 'CapInh',
+    'CapPrm', 'CapEff', 'CapBnd', 'CapAmb', 'NoNewPrivs', 'Seccomp', 'Seccomp_filters'].includes(l.split(':')[0]));
+  const mounts = read('/proc/self/mountinfo').trim().split('\n').map((l) =>
+    l.split(' ').slice(4, 6).concat(l.split(' - ')[1].split(' ').slice(0, 1)).join(' ')).sort();
+  const uptime = Number(read('/proc/uptime').split(' ')[0]);
+  const ticks = Number(read('/proc/self/stat').split(')').pop().trim().split(' ')[19]);
+  return {
+    env, cwd: process.cwd(), argv: process.argv, execArgv: process.execArgv, execPath: process.execPath,
+    modules: CACHED_AT_LOAD, paths: module.paths, title: process.title,
+    ids: [process.getuid(), process.geteuid(), process.getgid(), process.getegid(), process.getgroups()],
+    pid: [process.pid, process.ppid], nice: os.getPriority(), umask: process.umask(),
+    status, mounts, fds: fs.readdirSync('/proc/self/fd').sort(), cgroup: read('/proc/self/cgroup'),
+    tz: Intl.DateTimeFormat().resolvedOptions().timeZone, offset: new Date(0).getTimezoneOffset(),
+    oom: read('/proc/self/oom_score_adj'), task: fs.readdirSync('/var/task').sort(),
+    tmpWritable: (() => { try { fs.accessSync('/tmp', fs.constants.W_OK); return true; } catch { return false; } })(),
+    age_s: uptime - ticks / 100,
+  };
+};
+"""
+
+
+@unittest.skipUnless(os.geteuid() == 0 and os.environ.get("HEARTH_E2E_ISOLATION", "sandbox") == "sandbox",
+                     "pre-started runtimes live in the sandbox (root)")
+class PrestartedRuntimeTest(unittest.TestCase):
+    """A Python function cold-started in a pre-started interpreter (preinit_runtimes, the default)
+    sees exactly what it sees when the interpreter starts for it (preinit_runtimes 0)."""
+
+    def run_on(self, preinit, env_vars, runtime="python3.11"):
+        cfg = os.path.join(tempfile.mkdtemp(prefix="hearth-preinit-"), "config.json")
+        with open(cfg, "w") as f:
+            json.dump({"preinit_runtimes": {runtime: preinit}}, f)
+        d = harness.Daemon("--config", cfg).start()
+        try:
+            c = d.client()
+            time.sleep(1.0)  # the pool fills in the background
+            if runtime == "python3.11":
+                handler, files = "lambda_function.lambda_handler", {"lambda_function.py": PY_INTROSPECT}
+            else:
+                handler, files = "index.handler", {"index.js": NODE_INTROSPECT}
+            c.create_function(FunctionName="rt-introspect", Runtime=runtime, Role=ROLE,
+                              Handler=handler, MemorySize=256, Timeout=10,
+                              Environment={"Variables": env_vars},
+                              Code={"ZipFile": harness.make_zip(files)})
+            r = c.invoke(FunctionName="rt-introspect", Payload=b"{}")
+            out = json.loads(r["Payload"].read())
+            self.assertNotIn("FunctionError", r, out)
+            for kv in out["env"]:  # the stream name carries the environment's id
+                if kv[0] == "AWS_LAMBDA_LOG_STREAM_NAME":
+                    kv[1] = kv[1].rsplit("]", 1)[0]
+            return out
+        finally:
+            d.close()
+
+    def test_prestarted_python_sees_what_a_fresh_start_sees(self):
+        env_vars = {"GREETING": "hi", "ZED": "last"}
+        pooled = self.run_on(1, env_vars)
+        fresh = self.run_on(0, env_vars)
+        # The pooled interpreter was started before the function existed; the fresh one for it.
+        self.assertGreater(pooled.pop("age_s"), 0.5)
+        self.assertLess(fresh.pop("age_s"), 0.5)
+        self.assertIn(["GREETING", "hi"], pooled["env"])
+        self.assertEqual(pooled["cwd"], "/var/task")
+        self.assertEqual(pooled["ids"][0], 993)
+        for key in fresh:
+            self.assertEqual(pooled[key], fresh[key], key)
+
+    def test_prestarted_node_sees_what_a_fresh_start_sees(self):
+        env_vars = {"GREETING": "hi", "ZED": "last"}
+        pooled = self.run_on(1, env_vars, "nodejs20.x")
+        fresh = self.run_on(0, env_vars, "nodejs20.x")
+        self.assertGreater(pooled.pop("age_s"), 0.5)
+        self.assertLess(fresh.pop("age_s"), 0.5)
+        self.assertIn(["GREETING", "hi"], pooled["env"])
+        self.assertEqual(pooled["cwd"], "/var/task")
+        for key in fresh:
+            self.assertEqual(pooled[key], fresh[key], key)
+
+    def test_startup_variables_take_the_normal_path(self):
+        # PYTHONDONTWRITEBYTECODE is read at interpreter start: no pre-started interpreter has it.
+        out = self.run_on(1, {"PYTHONDONTWRITEBYTECODE": "1"})
+        self.assertLess(out["age_s"], 0.5)
+        self.assertEqual(out["dont_write_bytecode"], 1)
 
 
 if __name__ == "__main__":
