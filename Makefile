@@ -15,7 +15,7 @@ BUILD_PACKAGES := cmake ninja-build g++ pkg-config zip unzip \
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev libboost-system1.81-dev \
   libboost-context1.81-dev libsqlite3-dev libarchive-dev libssl-dev libcli11-dev libfmt-dev \
   libspdlog-dev libgtest-dev libgmock-dev libbenchmark-dev libseccomp-dev libcap-dev e2fsprogs \
-  slirp4netns
+  slirp4netns zlib1g-dev
 # Needed by the end-to-end tests: real clients, and what the official Node.js runtime
 # client (aws-lambda-ric, from npm) needs to compile its native part.
 TEST_PACKAGES := python3 nodejs autoconf automake libtool make libcurl4-openssl-dev
@@ -40,13 +40,14 @@ build: deps $(BUILD)/build.ninja
 run: build
 	./$(BUILD)/hearth serve --listen $(LISTEN) --data-dir $(DATA_DIR) --isolation $(ISOLATION)
 
-test: build test-deps
+# Test tools before the build: CMake registers the Python and Node tests only when it finds them.
+test: test-deps build
 	ctest --test-dir $(BUILD) --output-on-failure -j 2
 
 unit: build
 	ctest --test-dir $(BUILD) --output-on-failure -j 2 -L unit
 
-e2e: build test-deps
+e2e: test-deps build
 	ctest --test-dir $(BUILD) --output-on-failure -j 2 -L e2e
 
 bench: build
