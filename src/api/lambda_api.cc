@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "api/arn.h"
+#include "api/invoke_headers.h"
 #include "api/paging.h"
 #include "api/render.h"
 #include "api/validation.h"
@@ -32,8 +33,6 @@ namespace {
 constexpr std::uint64_t kInvokePayloadLimit = 6291456;  // 6 MB, synchronous
 constexpr std::uint64_t kAsyncPayloadLimit = 1048576;   // 1 MB, Event
 constexpr std::uint64_t kControlBodyLimit = 70167211;   // CreateFunction, as Lambda
-constexpr std::size_t kClientContextLimit = 3583;
-constexpr std::size_t kParseOnLoopLimit = 64 * 1024;  // larger JSON is parsed off the loop
 
 bool IsInvokePath(std::string_view target) {
   auto q = target.find('?');
@@ -51,18 +50,6 @@ Status ParseJsonBody(std::string_view body, json::value* out) {
   boost::system::error_code ec;
   *out = json::parse(body, ec);
   if (ec) return Status::InvalidContent("Could not parse request body into json: " + ec.message());
-  return Status::Ok();
-}
-
-Status ValidateJsonPayload(std::string_view payload) {
-  boost::system::error_code ec;
-  json::monotonic_resource mr;
-  json::parse(payload, ec, &mr);
-  if (ec) {
-    return Status::InvalidContent(
-        "Could not parse request body into json: Could not parse payload into json: " +
-        ec.message());
-  }
   return Status::Ok();
 }
 
@@ -562,6 +549,23 @@ asio::awaitable<http::Response> LambdaApi::DeleteFunction(Request& req, const st
   co_return res;
 }
 
+http::Response LambdaApi::DryRun(const Request& req, const std::string& rid,
+                                 const std::string& executed_version) const {
+  Response res{bhttp::status::no_content, req.version()};
+  res.keep_alive(req.keep_alive());
+  res.set("x-amzn-RequestId", rid);
+  res.set("X-Amz-Executed-Version", executed_version);
+  res.prepare_payload();
+  return res;
+}
+
+asio::awaitable<Status> LambdaApi::CheckPayload(const std::string& payload) const {
+  if (payload.size() <= kParseOnLoopLimit) co_return ValidateJsonPayload(payload);
+  auto validate = [&payload]() { return ValidateJsonPayload(payload); };
+  Status valid = co_await RunBlocking(*ctx_.workers, std::move(validate));
+  co_return valid;
+}
+
 asio::awaitable<http::Response> LambdaApi::Invoke(Request& req, const std::string& rid,
                                                   const std::string& ref,
                                                   const std::string& qualifier) {
@@ -569,59 +573,19 @@ asio::awaitable<http::Response> LambdaApi::Invoke(Request& req, const std::strin
   if (!fr) co_return Error(req, rid, fr.error());
   std::string_view type = req["X-Amz-Invocation-Type"];
   if (type.empty()) type = "RequestResponse";
-  if (type != "RequestResponse" && type != "Event" && type != "DryRun") {
-    co_return Error(
-        req, rid,
-        Status::Validation(fmt::format("1 validation error detected: Value '{}' at "
-                                       "'invocationType' failed to satisfy constraint: Member must "
-                                       "satisfy enum value set: [Event, RequestResponse, DryRun]",
-                                       type)));
-  }
-  std::string_view log_type = req["X-Amz-Log-Type"];
-  if (!log_type.empty() && log_type != "None" && log_type != "Tail") {
-    co_return Error(
-        req, rid,
-        Status::Validation(fmt::format("1 validation error detected: Value '{}' at 'logType' "
-                                       "failed to satisfy constraint: Member must "
-                                       "satisfy enum value set: [None, Tail]",
-                                       log_type)));
-  }
+  if (Status st = CheckInvocationType(type, /*event_allowed=*/true); !st.ok())
+    co_return Error(req, rid, st);
+  const std::string_view log_type = req["X-Amz-Log-Type"];
+  if (Status st = CheckLogType(log_type); !st.ok()) co_return Error(req, rid, st);
   auto checked = ctx_.invoker->Check(fr->name, fr->qualifier);
   if (!checked) co_return Error(req, rid, checked.error());
   const std::string executed = *checked;
-  if (type == "DryRun") {
-    Response res{bhttp::status::no_content, req.version()};
-    res.keep_alive(req.keep_alive());
-    res.set("x-amzn-RequestId", rid);
-    res.set("X-Amz-Executed-Version", executed);
-    res.prepare_payload();
-    co_return res;
-  }
-  std::string client_context;
-  if (std::string_view cc = req["X-Amz-Client-Context"]; !cc.empty()) {
-    auto decoded = Base64Decode(cc);
-    if (cc.size() > kClientContextLimit || !decoded) {
-      co_return Error(
-          req, rid,
-          Status::InvalidContent("Client context must be a valid Base64-encoded JSON object."));
-    }
-    boost::system::error_code ec;
-    json::value v = json::parse(*decoded, ec);
-    if (ec || !v.is_object())
-      co_return Error(
-          req, rid,
-          Status::InvalidContent("Client context must be a valid Base64-encoded JSON object."));
-    client_context = std::move(*decoded);
-  }
+  if (type == "DryRun") co_return DryRun(req, rid, executed);
+  auto client_context = DecodeClientContext(req["X-Amz-Client-Context"]);
+  if (!client_context) co_return Error(req, rid, client_context.error());
   std::string payload = std::move(req.body());
   if (payload.empty()) payload = "{}";
-  Status valid;
-  if (payload.size() > kParseOnLoopLimit) {
-    auto validate = [&payload]() { return ValidateJsonPayload(payload); };
-    valid = co_await RunBlocking(*ctx_.workers, std::move(validate));
-  } else {
-    valid = ValidateJsonPayload(payload);
-  }
+  Status valid = co_await CheckPayload(payload);
   if (!valid.ok()) co_return Error(req, rid, valid);
 
   invoke::InvokeRequest ir;
@@ -630,7 +594,7 @@ asio::awaitable<http::Response> LambdaApi::Invoke(Request& req, const std::strin
   ir.qualifier = fr->qualifier;
   ir.invoked_arn = Arn(fr->name, fr->qualifier);
   ir.payload = std::move(payload);
-  ir.client_context = std::move(client_context);
+  ir.client_context = std::move(*client_context);
   if (std::string_view trace = req["X-Amzn-Trace-Id"]; !trace.empty())
     ir.trace_id = std::string(trace);
 

@@ -163,6 +163,11 @@ class LambdaApi {
   boost::json::object RenderLayerVersion(const Request& req, const store::LayerVersion& lv,
                                          bool with_content) const;
 
+  // The 204 answer to an Invoke / InvokeWithResponseStream with X-Amz-Invocation-Type DryRun.
+  Response DryRun(const Request& req, const std::string& rid,
+                  const std::string& executed_version) const;
+  // The invoke payload is JSON (checked on the worker pool when large).
+  boost::asio::awaitable<Status> CheckPayload(const std::string& payload) const;
   // Resolves a path's function reference (name, partial or full ARN) and query qualifier.
   Result<struct FunctionRef> ResolveRef(const std::string& ref, const std::string& qualifier) const;
   // The function a concurrency call names (concurrency_api.cc): `ref` resolved with the query

@@ -19,6 +19,7 @@
 
 #include "api/arn.h"
 #include "api/event_stream.h"
+#include "api/invoke_headers.h"
 #include "api/lambda_api.h"
 #include "api/render.h"
 #include "common/blocking.h"
@@ -34,19 +35,6 @@ namespace bhttp = boost::beast::http;
 namespace {
 
 constexpr std::uint64_t kStreamInvokePayloadLimit = 6291456;  // as the synchronous Invoke
-constexpr std::size_t kClientContextLimit = 3583;
-constexpr std::size_t kParseOnLoopLimit = 64 * 1024;
-
-Status ValidatePayload(std::string_view payload) {
-  boost::system::error_code ec;
-  json::monotonic_resource mr;
-  json::parse(payload, ec, &mr);
-  if (ec) {
-    return Status::InvalidContent(
-        "Could not parse request body into json: Could not parse payload into json: " + ec.message());
-  }
-  return Status::Ok();
-}
 
 // The caller's connection as the environment sees it: it starts the HTTP response when the
 // runtime's stream begins and frames each piece as a PayloadChunk. Detach() ends the
@@ -132,57 +120,22 @@ asio::awaitable<std::optional<http::Response>> LambdaApi::InvokeWithResponseStre
   if (!fr) co_return Error(req, rid, fr.error());
   std::string_view type = req["X-Amz-Invocation-Type"];
   if (type.empty()) type = "RequestResponse";
-  if (type != "RequestResponse" && type != "DryRun") {
-    co_return Error(req, rid,
-                    Status::Validation(fmt::format("1 validation error detected: Value '{}' at "
-                                                   "'invocationType' failed to satisfy constraint: "
-                                                   "Member must satisfy enum value set: "
-                                                   "[RequestResponse, DryRun]",
-                                                   type)));
-  }
+  if (Status st = CheckInvocationType(type, /*event_allowed=*/false); !st.ok())
+    co_return Error(req, rid, st);
   std::string_view log_type = req["X-Amz-Log-Type"];
-  if (!log_type.empty() && log_type != "None" && log_type != "Tail") {
-    co_return Error(req, rid,
-                    Status::Validation(fmt::format("1 validation error detected: Value '{}' at "
-                                                   "'logType' failed to satisfy constraint: Member "
-                                                   "must satisfy enum value set: [None, Tail]",
-                                                   log_type)));
-  }
+  if (Status st = CheckLogType(log_type); !st.ok()) co_return Error(req, rid, st);
   const bool tail = log_type == "Tail";
   // The version that runs, decided now (for an alias, its one routing draw): the header goes out
   // before the function finishes.
   auto checked = ctx_.invoker->Check(fr->name, fr->qualifier);
   if (!checked) co_return Error(req, rid, checked.error());
   const std::string executed = *checked;
-  if (type == "DryRun") {
-    Response res{bhttp::status::no_content, req.version()};
-    res.keep_alive(req.keep_alive());
-    res.set("x-amzn-RequestId", rid);
-    res.set("X-Amz-Executed-Version", executed);
-    res.prepare_payload();
-    co_return res;
-  }
-  std::string client_context;
-  if (std::string_view cc = req["X-Amz-Client-Context"]; !cc.empty()) {
-    auto decoded = Base64Decode(cc);
-    boost::system::error_code ec;
-    json::value v;
-    if (decoded && cc.size() <= kClientContextLimit) v = json::parse(*decoded, ec);
-    if (!decoded || cc.size() > kClientContextLimit || ec || !v.is_object()) {
-      co_return Error(req, rid,
-                      Status::InvalidContent("Client context must be a valid Base64-encoded JSON object."));
-    }
-    client_context = std::move(*decoded);
-  }
+  if (type == "DryRun") co_return DryRun(req, rid, executed);
+  auto client_context = DecodeClientContext(req["X-Amz-Client-Context"]);
+  if (!client_context) co_return Error(req, rid, client_context.error());
   std::string payload = std::move(req.body());
   if (payload.empty()) payload = "{}";
-  Status valid;
-  if (payload.size() > kParseOnLoopLimit) {
-    auto validate = [&payload]() { return ValidatePayload(payload); };
-    valid = co_await RunBlocking(*ctx_.workers, std::move(validate));
-  } else {
-    valid = ValidatePayload(payload);
-  }
+  Status valid = co_await CheckPayload(payload);
   if (!valid.ok()) co_return Error(req, rid, valid);
 
   bhttp::response_header<> header;
@@ -200,7 +153,7 @@ asio::awaitable<std::optional<http::Response>> LambdaApi::InvokeWithResponseStre
   ir.qualifier = executed;  // the version chosen above, not a second routing draw
   ir.invoked_arn = Arn(fr->name, fr->qualifier);
   ir.payload = std::move(payload);
-  ir.client_context = std::move(client_context);
+  ir.client_context = std::move(*client_context);
   if (std::string_view trace = req["X-Amzn-Trace-Id"]; !trace.empty()) ir.trace_id = std::string(trace);
   ir.stream = sink;
 
