@@ -262,6 +262,12 @@ void Environment::OnOutput(std::string_view chunk, std::string& partial) {
   }
 }
 
+void Environment::FlushHeldLog() {
+  if (log_pending_.empty()) return;
+  ctx_.logs->Append(cfg_.name, log_pending_);
+  log_pending_.clear();
+}
+
 void Environment::EmitLine(std::string_view line) {
   if (!log_pending_.empty()) {
     log_pending_.append(line);

@@ -107,6 +107,10 @@ class Environment : public std::enable_shared_from_this<Environment> {
   // Peak memory of the environment measured after its latest invocation (0 before any).
   int64_t last_peak_bytes() const { return last_peak_bytes_; }
 
+  // Writes a START line still held back for the function's first output (a silent invocation
+  // that runs long shows its START in the log while it runs; the manager's reaper calls this).
+  void FlushHeldLog();
+
  private:
   boost::asio::awaitable<http::Response> HandleRuntimeApi(http::Request& req);
   // A streaming /response (Lambda-Runtime-Function-Response-Mode: streaming), read and relayed

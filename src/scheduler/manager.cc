@@ -507,6 +507,7 @@ asio::awaitable<void> EnvironmentManager::ReapLoop() {
     reap_timer_->expires_after(period);
     auto [ec] = co_await reap_timer_->async_wait(kNoThrow);
     if (ec || stopping_) co_return;
+    for (auto& [id, env] : live_) env->FlushHeldLog();
     auto now = ctx_.clock->Monotonic();
     for (auto it = idle_.begin(); it != idle_.end();) {
       auto& list = it->second;

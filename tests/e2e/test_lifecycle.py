@@ -3,6 +3,7 @@
 import concurrent.futures
 import json
 import signal
+import threading
 import time
 import unittest
 
@@ -269,6 +270,31 @@ class IdleReapingTest(harness.DaemonTestCase):
         r, body = self.daemon.invoke(name, {"hearth_test": {"sleep_ms": 1200}})
         self.assertNotIn("FunctionError", r)
         self.assertEqual(json.loads(body), {"hearth_test": {"sleep_ms": 1200}})
+
+    def test_silent_long_invoke_shows_its_start_line_while_it_runs(self):
+        # START waits for the function's first output line (one log write per silent invoke), but
+        # never longer than a reaper tick: a long silent invoke shows START while it runs.
+        name = unique("idle-silent")
+        self.daemon.create(name, Timeout=5)
+        done = threading.Event()
+
+        def call():
+            try:
+                self.daemon.invoke(name, {"hearth_test": {"sleep_ms": 2000}})
+            finally:
+                done.set()
+
+        t = threading.Thread(target=call, daemon=True)
+        t.start()
+        self.assertTrue(harness.wait_until(lambda: "START RequestId:" in self.daemon.logs(name), 1.5),
+                        "no START line while the silent invoke runs")
+        self.assertFalse(done.is_set(), "the invoke ended before START was checked")
+        self.assertNotIn("REPORT RequestId:", self.daemon.logs(name))
+        t.join(10)
+        log = self.daemon.logs(name)
+        self.assertEqual(log.count("START RequestId:"), 1, log)
+        self.assertLess(log.index("START RequestId:"), log.index("END RequestId:"))
+        self.assertIn("REPORT RequestId:", log)
 
 
 if __name__ == "__main__":
