@@ -32,6 +32,7 @@
 #include "sandbox/cgroups.h"
 #include "sandbox/child_report.h"
 #include "sandbox/claim.h"
+#include "sandbox/fd_passing.h"
 #include "sandbox/identity.h"
 #include "sandbox/mounts.h"
 #include "sandbox/net.h"
@@ -166,27 +167,9 @@ int BootMain(void* p) {
 }
 
 // Receives the claim into g_claim_buf and the mount fds beside it. Bytes, 0 on EOF, -errno.
+static_assert(kClaimMaxFds <= kMaxPassedFds);
 ssize_t ReceiveClaim(int sock, int* fds, int* nfds) {
-  iovec iov{g_claim_buf, sizeof g_claim_buf};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kClaimMaxFds)] = {};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
-  ssize_t n;
-  do {
-    n = ::recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
-  } while (n < 0 && errno == EINTR);
-  if (n < 0) return -errno;
-  *nfds = 0;
-  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
-    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-    int k = static_cast<int>((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-    for (int i = 0; i < k && *nfds < kClaimMaxFds; ++i) __builtin_memcpy(&fds[(*nfds)++], CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-  }
-  if (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) return -EMSGSIZE;
-  return n;
+  return ReceiveWithFds(sock, g_claim_buf, sizeof g_claim_buf, fds, kClaimMaxFds, nfds);
 }
 
 [[noreturn]] void RunClaimed(const BlankSetup& setup, int sock, int out_w, int err_w);
@@ -886,21 +869,8 @@ class SandboxLauncher final : public Launcher {
     // Targets as seen after pivot_root (the blank is in its new root already).
     auto message = EncodeClaim(claim, "");
     if (!message) return message.error();
-    iovec iov{message->bytes.data(), message->bytes.size()};
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kClaimMaxFds)] = {};
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    if (!message->fds.empty()) {
-      msg.msg_control = control;
-      msg.msg_controllen = CMSG_SPACE(sizeof(int) * message->fds.size());
-      cmsghdr* c = CMSG_FIRSTHDR(&msg);
-      c->cmsg_level = SOL_SOCKET;
-      c->cmsg_type = SCM_RIGHTS;
-      c->cmsg_len = CMSG_LEN(sizeof(int) * message->fds.size());
-      std::memcpy(CMSG_DATA(c), message->fds.data(), sizeof(int) * message->fds.size());
-    }
-    if (::sendmsg(blank.sock.get(), &msg, MSG_NOSIGNAL) < 0)
+    if (SendWithFds(blank.sock.get(), message->bytes.data(), message->bytes.size(),
+                    message->fds.data(), static_cast<int>(message->fds.size())) < 0)
       return PosixError("send the claim to the blank sandbox", errno);
     return Status::Ok();
   }

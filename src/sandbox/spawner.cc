@@ -35,53 +35,6 @@ struct WireReply {
   int32_t err;
 };
 
-// Sends `data` with `fds` attached.
-ssize_t SendWithFds(int sock, const void* data, size_t len, const int* fds, int nfds) {
-  iovec iov{const_cast<void*>(data), len};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kSpawnMaxFds)] = {};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  if (nfds > 0) {
-    msg.msg_control = control;
-    msg.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-    cmsghdr* c = CMSG_FIRSTHDR(&msg);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-    std::memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
-  }
-  return ::sendmsg(sock, &msg, MSG_NOSIGNAL);
-}
-
-// Receives one message and up to kSpawnMaxFds fds (*nfds set). Returns bytes, 0 on EOF, -errno.
-ssize_t ReceiveWithFds(int sock, void* data, size_t len, int* fds, int* nfds) {
-  iovec iov{data, len};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kSpawnMaxFds)] = {};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
-  ssize_t n;
-  do {
-    n = ::recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
-  } while (n < 0 && errno == EINTR);
-  *nfds = 0;
-  if (n < 0) return -errno;
-  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
-    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-    int k = static_cast<int>((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-    for (int i = 0; i < k; ++i) {
-      int fd;
-      std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
-      if (*nfds < kSpawnMaxFds) fds[(*nfds)++] = fd;
-      else ::close(fd);
-    }
-  }
-  return n;
-}
-
 // The spawner's whole life. Single-threaded, and it only makes system calls.
 [[noreturn]] void SpawnerMain(int sock, pid_t daemon, SpawnEntry entry, void* arg) {
   ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
@@ -106,7 +59,7 @@ ssize_t ReceiveWithFds(int sock, void* data, size_t len, int* fds, int* nfds) {
     WireRequest req{};
     int fds[kSpawnMaxFds];
     int nfds = 0;
-    ssize_t n = ReceiveWithFds(sock, &req, sizeof req, fds, &nfds);
+    ssize_t n = ReceiveWithFds(sock, &req, sizeof req, fds, kSpawnMaxFds, &nfds);
     if (n <= 0) ::_exit(0);  // the daemon closed the socket (or died)
     WireReply reply{-EINVAL, EINVAL};
     int pidfd = -1;
@@ -186,7 +139,7 @@ Result<Spawned> Spawner::Spawn(const SpawnRequest& request) {
   WireReply reply{};
   int fds[kSpawnMaxFds];
   int nfds = 0;
-  ssize_t n = ReceiveWithFds(sock_.get(), &reply, sizeof reply, fds, &nfds);
+  ssize_t n = ReceiveWithFds(sock_.get(), &reply, sizeof reply, fds, kSpawnMaxFds, &nfds);
   Spawned out;
   if (nfds > 0) out.pidfd.Reset(fds[0]);
   for (int i = 1; i < nfds; ++i) ::close(fds[i]);

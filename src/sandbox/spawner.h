@@ -29,10 +29,11 @@
 
 #include "common/status.h"
 #include "common/unique_fd.h"
+#include "sandbox/fd_passing.h"
 
 namespace hearth::sandbox {
 
-inline constexpr int kSpawnMaxFds = 8;
+inline constexpr int kSpawnMaxFds = kMaxPassedFds;
 inline constexpr size_t kSpawnPayloadBytes = 32;
 
 // Runs in the cloned child; must not return (_exit).
