@@ -240,37 +240,6 @@ Status HttpConnection::Connect() {
   return {};
 }
 
-Status HttpConnection::SendAll(std::string_view head, std::string_view body) {
-  iovec iov[2];
-  iov[0].iov_base = const_cast<char*>(head.data());
-  iov[0].iov_len = head.size();
-  iov[1].iov_base = const_cast<char*>(body.data());
-  iov[1].iov_len = body.size();
-  iovec* cur = iov;
-  int count = body.empty() ? 1 : 2;
-  while (count > 0) {
-    msghdr msg{};
-    msg.msg_iov = cur;
-    msg.msg_iovlen = static_cast<size_t>(count);
-    ssize_t n = ::sendmsg(fd_, &msg, MSG_NOSIGNAL);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return LostError(endpoint_, "failed while sending", errno);
-    }
-    size_t left = static_cast<size_t>(n);
-    while (count > 0 && left >= cur->iov_len) {
-      left -= cur->iov_len;
-      ++cur;
-      --count;
-    }
-    if (count > 0) {
-      cur->iov_base = static_cast<char*>(cur->iov_base) + left;
-      cur->iov_len -= left;
-    }
-  }
-  return {};
-}
-
 Status HttpConnection::Fill() {
   if (begin_ == end_) {
     begin_ = end_ = 0;
@@ -478,7 +447,7 @@ Status HttpConnection::ReadResponse(HttpResponse* response) {
 Status HttpConnection::BeginStreaming(std::string_view head) {
   Status s = Connect();  // always a fresh connection: nothing can be resent once body bytes left
   if (!s.ok()) return s;
-  s = SendAll(head, {});
+  s = SendParts(head);
   if (!s.ok()) Close();
   return s;
 }
@@ -532,7 +501,7 @@ Status HttpConnection::RoundTrip(std::string_view head, std::string_view body,
   }
   // Whatever is still buffered belongs to no request of ours; a server must not send it.
   begin_ = end_ = 0;
-  Status s = SendAll(head, body);
+  Status s = SendParts(head, body);
   if (s.ok()) s = ReadResponse(response);
   if (!s.ok()) Close();
   return s;

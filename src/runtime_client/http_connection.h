@@ -60,7 +60,8 @@ class HttpConnection {
   Status RoundTrip(std::string_view head, std::string_view body, HttpResponse* response);
 
   // A request whose body is sent piece by piece (response streaming): BeginStreaming() opens a
-  // fresh connection and sends `head`; SendParts() sends raw bytes (the caller frames chunks);
+  // fresh connection and sends `head`; SendParts() sends raw bytes, all of them, in one sendmsg
+  // when the socket allows (the caller frames chunks; RoundTrip sends head and body with it);
   // FinishStreaming() reads the final response and closes the connection, as Lambda asks of
   // streaming runtimes. Errors as for RoundTrip(); the connection is closed after any error.
   Status BeginStreaming(std::string_view head);
@@ -77,7 +78,6 @@ class HttpConnection {
 
  private:
   Status Connect();
-  Status SendAll(std::string_view head, std::string_view body);
   Status ReadResponse(HttpResponse* response);
   // Reads one line (without CR LF) into *line; the view is valid until the next read.
   Status ReadLine(std::string_view* line);

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <optional>
 #include <thread>
 #include <typeinfo>
 #include <utility>
@@ -507,9 +508,11 @@ std::string Demangle(const char* name) {
   return result;
 }
 
-InvocationResponse CallHandler(const Handler& handler, const InvocationRequest& request) {
+// Runs `call` (a handler), turning an exception it throws into a failed invocation.
+template <typename Call>
+InvocationResponse Guarded(const Call& call) {
   try {
-    return handler(request);
+    return call();
   } catch (const std::exception& e) {
     return InvocationResponse::Failure(Demangle(typeid(e).name()), e.what());
   } catch (...) {
@@ -525,26 +528,49 @@ void Log(const char* what, const Error& error) {
   std::fflush(stderr);
 }
 
+// The next invocation, with _X_AMZN_TRACE_ID set to its trace id (unset when it has none); on
+// failure it logs why and returns nothing, with the exit code for the runtime in *exit_code.
+std::optional<InvocationRequest> NextInvocation(Runtime& runtime, int* exit_code);
+
+// A handler loop run against the Runtime API the environment names.
+template <typename H>
+int RunFromEnvironment(const H& handler, int (*run)(Runtime&, const H&)) {
+  Result<Runtime> runtime = Runtime::FromEnvironment();
+  if (!runtime.ok()) {
+    Log("startup", runtime.error());
+    return 1;
+  }
+  return run(*runtime, handler);
+}
+
 // kUnavailable after all retries: nobody listens at the Runtime API any more.
 int ExitCodeFor(const Error& error) { return error.code() == ErrorCode::kUnavailable ? 0 : 1; }
+
+std::optional<InvocationRequest> NextInvocation(Runtime& runtime, int* exit_code) {
+  Result<InvocationRequest> next = runtime.Next();
+  if (!next.ok()) {
+    Log("next invocation", next.error());
+    *exit_code = ExitCodeFor(next.error());
+    return std::nullopt;
+  }
+  if (next->trace_id.empty()) {
+    ::unsetenv("_X_AMZN_TRACE_ID");
+  } else {
+    ::setenv("_X_AMZN_TRACE_ID", next->trace_id.c_str(), 1);
+  }
+  return std::move(*next);
+}
 
 }  // namespace
 
 int RunHandler(Runtime& runtime, const Handler& handler) {
   for (;;) {
-    Result<InvocationRequest> next = runtime.Next();
-    if (!next.ok()) {
-      Log("next invocation", next.error());
-      return ExitCodeFor(next.error());
-    }
+    int exit_code = 0;
+    std::optional<InvocationRequest> next = NextInvocation(runtime, &exit_code);
+    if (!next) return exit_code;
     const InvocationRequest& request = *next;
-    if (request.trace_id.empty()) {
-      ::unsetenv("_X_AMZN_TRACE_ID");
-    } else {
-      ::setenv("_X_AMZN_TRACE_ID", request.trace_id.c_str(), 1);
-    }
 
-    InvocationResponse response = CallHandler(handler, request);
+    InvocationResponse response = Guarded([&] { return handler(request); });
     Status posted = response.success() ? runtime.PostResponse(request.request_id, response)
                                        : runtime.PostError(request.request_id, response);
     if (!posted.ok()) {
@@ -556,40 +582,15 @@ int RunHandler(Runtime& runtime, const Handler& handler) {
   }
 }
 
-namespace {
-
-InvocationResponse CallStreamingHandler(const StreamingHandler& handler, const InvocationRequest& request,
-                                        ResponseStream& stream) {
-  try {
-    return handler(request, stream);
-  } catch (const std::exception& e) {
-    return InvocationResponse::Failure(Demangle(typeid(e).name()), e.what());
-  } catch (...) {
-    const std::type_info* type = abi::__cxa_current_exception_type();
-    return InvocationResponse::Failure(type != nullptr ? Demangle(type->name()) : "unknown",
-                                       "the handler threw an exception not derived from "
-                                       "std::exception");
-  }
-}
-
-}  // namespace
-
 int RunStreamingHandler(Runtime& runtime, const StreamingHandler& handler) {
   for (;;) {
-    Result<InvocationRequest> next = runtime.Next();
-    if (!next.ok()) {
-      Log("next invocation", next.error());
-      return ExitCodeFor(next.error());
-    }
+    int exit_code = 0;
+    std::optional<InvocationRequest> next = NextInvocation(runtime, &exit_code);
+    if (!next) return exit_code;
     const InvocationRequest& request = *next;
-    if (request.trace_id.empty()) {
-      ::unsetenv("_X_AMZN_TRACE_ID");
-    } else {
-      ::setenv("_X_AMZN_TRACE_ID", request.trace_id.c_str(), 1);
-    }
 
     ResponseStream stream = runtime.StreamResponse(request.request_id);
-    InvocationResponse response = CallStreamingHandler(handler, request, stream);
+    InvocationResponse response = Guarded([&] { return handler(request, stream); });
     Status ended;
     const char* what = "ending the response stream";
     if (response.success()) {
@@ -612,21 +613,9 @@ int RunStreamingHandler(Runtime& runtime, const StreamingHandler& handler) {
 }
 
 int RunStreamingHandler(StreamingHandler handler) {
-  Result<Runtime> runtime = Runtime::FromEnvironment();
-  if (!runtime.ok()) {
-    Log("startup", runtime.error());
-    return 1;
-  }
-  return RunStreamingHandler(*runtime, handler);
+  return RunFromEnvironment<StreamingHandler>(handler, &RunStreamingHandler);
 }
 
-int RunHandler(Handler handler) {
-  Result<Runtime> runtime = Runtime::FromEnvironment();
-  if (!runtime.ok()) {
-    Log("startup", runtime.error());
-    return 1;
-  }
-  return RunHandler(*runtime, handler);
-}
+int RunHandler(Handler handler) { return RunFromEnvironment<Handler>(handler, &RunHandler); }
 
 }  // namespace hearth::runtime
