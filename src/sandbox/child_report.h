@@ -6,6 +6,7 @@
 // allocate, lock or throw. Strings are copied by hand into fixed buffers.
 
 #include <errno.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -48,6 +49,19 @@ static_assert(sizeof(ChildRecord) == 256);
 namespace child {
 
 // Appends `s` to the NUL-terminated `buf` of `cap` bytes.
+// Every signal back to its default disposition and none blocked: a child of clone() must not run
+// the daemon's handlers, nor inherit the mask the parent held across the clone.
+inline void ResetSignals() {
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  for (int sig = 1; sig < NSIG; ++sig) {
+    if (sig != SIGKILL && sig != SIGSTOP) ::sigaction(sig, &dfl, nullptr);
+  }
+  sigset_t none;
+  sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+}
+
 inline void Append(char* buf, size_t cap, const char* s) {
   size_t n = 0;
   while (n < cap && buf[n]) ++n;

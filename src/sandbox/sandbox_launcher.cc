@@ -190,14 +190,7 @@ ssize_t ReceiveClaim(int sock, int* fds, int* nfds) {
   // Dies with the daemon (CLONE_PARENT made it the daemon's child): no orphaned sandboxes.
   ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
   ::prctl(PR_SET_NAME, "hearth-init", 0, 0, 0);
-  struct sigaction dfl {};
-  dfl.sa_handler = SIG_DFL;
-  for (int sig = 1; sig < NSIG; ++sig) {
-    if (sig != SIGKILL && sig != SIGSTOP) ::sigaction(sig, &dfl, nullptr);
-  }
-  sigset_t none;
-  sigemptyset(&none);
-  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  child::ResetSignals();
 
   // Close every fd but ours (the spawner holds only its socket; be sure anyway).
   {

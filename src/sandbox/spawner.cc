@@ -1,5 +1,7 @@
 #include "sandbox/spawner.h"
 
+#include "sandbox/child_report.h"
+
 #include <fcntl.h>
 #include <linux/close_range.h>
 #include <linux/sched.h>
@@ -46,14 +48,7 @@ struct WireReply {
     sock = 3;
   }
   ::syscall(SYS_close_range, 4, ~0U, 0);
-  struct sigaction dfl {};
-  dfl.sa_handler = SIG_DFL;
-  for (int sig = 1; sig < NSIG; ++sig) {
-    if (sig != SIGKILL && sig != SIGSTOP) ::sigaction(sig, &dfl, nullptr);
-  }
-  sigset_t none;
-  sigemptyset(&none);
-  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  child::ResetSignals();
   int nice_now = 0;
   for (;;) {
     WireRequest req{};
