@@ -172,6 +172,30 @@ ssize_t ReceiveClaim(int sock, int* fds, int* nfds) {
   return ReceiveWithFds(sock, g_claim_buf, sizeof g_claim_buf, fds, kClaimMaxFds, nfds);
 }
 
+// Waits for the claim and decodes it into g_claim; exits quietly when the socket closes first
+// (retired unclaimed, or the daemon is gone).
+void AwaitClaim(int sock) {
+  int mount_fds[kClaimMaxFds];
+  int n_mount_fds = 0;
+  ssize_t n = ReceiveClaim(sock, mount_fds, &n_mount_fds);
+  if (n == 0) ::_exit(0);
+  if (n < 0) ChildFail(sock, ChildStep::kClaim, static_cast<int>(-n), "receive the claim");
+  const char* what = "";
+  if (!DecodeClaim(g_claim_buf, static_cast<size_t>(n), mount_fds, n_mount_fds, &g_claim, &what))
+    ChildFail(sock, ChildStep::kClaim, EINVAL, what);
+}
+
+// The claim's detached mounts (the code, runtime, layers, /tmp) attached on their mount points,
+// then into /var/task.
+void AttachFunctionMounts(int sock) {
+  int err = 0;
+  const char* what = "";
+  const char* path = "";
+  if (!ExecuteMountOps(g_claim.ops, g_claim.n_ops, &err, &what, &path))
+    ChildFail(sock, ChildStep::kMount, err, what, path);
+  if (::chdir(kTaskRoot) != 0) ChildFail(sock, ChildStep::kPivotRoot, errno, "chdir", kTaskRoot);
+}
+
 [[noreturn]] void RunClaimed(const BlankSetup& setup, int sock, int out_w, int err_w);
 [[noreturn]] void RunPrestarted(const BlankSetup& setup, int sock, int out_w, int err_w);
 [[noreturn]] void ReapUntilBootstrapExits(int sock, pid_t boot);
@@ -254,26 +278,13 @@ ssize_t ReceiveClaim(int sock, int* fds, int* nfds) {
 // Phase 2, on the cold path: the function's mounts, the final root, the identity, seccomp, and
 // the bootstrap; then the init's reaping loop.
 [[noreturn]] void RunClaimed(const BlankSetup& setup, int sock, int out_w, int err_w) {
-  int mount_fds[kClaimMaxFds];
-  int n_mount_fds = 0;
-  ssize_t n = ReceiveClaim(sock, mount_fds, &n_mount_fds);
-  if (n == 0) ::_exit(0);  // retired unclaimed (or the daemon is gone)
-  if (n < 0) ChildFail(sock, ChildStep::kClaim, static_cast<int>(-n), "receive the claim");
+  AwaitClaim(sock);
   const char* what = "";
-  if (!DecodeClaim(g_claim_buf, static_cast<size_t>(n), mount_fds, n_mount_fds, &g_claim, &what))
-    ChildFail(sock, ChildStep::kClaim, EINVAL, what);
   if (g_claim.prestart) RunPrestarted(setup, sock, out_w, err_w);
   // Made at the spawner's low priority; the function runs at the normal one.
   if (::setpriority(PRIO_PROCESS, 0, 0) != 0) ChildFail(sock, ChildStep::kClaim, errno, "setpriority 0");
 
-  {
-    int err = 0;
-    const char* path = "";
-    // Detached mounts (the code, runtime, layers, /tmp) attached on the mount points.
-    if (!ExecuteMountOps(g_claim.ops, g_claim.n_ops, &err, &what, &path))
-      ChildFail(sock, ChildStep::kMount, err, what, path);
-    if (::chdir(kTaskRoot) != 0) ChildFail(sock, ChildStep::kPivotRoot, errno, "chdir", kTaskRoot);
-  }
+  AttachFunctionMounts(sock);
 
   struct sigaction fwd {};
   fwd.sa_handler = ForwardSignal;
@@ -374,25 +385,13 @@ ssize_t ReceiveClaim(int sock, int* fds, int* nfds) {
     }
     if (p[0].revents != 0) break;
   }
-  int mount_fds[kClaimMaxFds];
-  int n_mount_fds = 0;
-  ssize_t n = ReceiveClaim(sock, mount_fds, &n_mount_fds);
-  if (n == 0) ::_exit(0);  // retired unclaimed: the pid namespace (the runtime) goes with us
-  if (n < 0) ChildFail(sock, ChildStep::kClaim, static_cast<int>(-n), "receive the claim");
-  if (!DecodeClaim(g_claim_buf, static_cast<size_t>(n), mount_fds, n_mount_fds, &g_claim, &what))
-    ChildFail(sock, ChildStep::kClaim, EINVAL, what);
+  AwaitClaim(sock);  // exits when retired unclaimed: the pid namespace (the runtime) goes with us
   if (g_claim.prestart) ChildFail(sock, ChildStep::kClaim, EINVAL, "a second pre-start");
   // The function runs at the normal priority: the init and every thread of the runtime (its
   // process group: the bootstrap called setsid()).
   if (::setpriority(PRIO_PROCESS, 0, 0) != 0 || ::setpriority(PRIO_PGRP, static_cast<id_t>(boot), 0) != 0)
     ChildFail(sock, ChildStep::kClaim, errno, "setpriority 0");
-  {
-    int err = 0;
-    const char* path = "";
-    if (!ExecuteMountOps(g_claim.ops, g_claim.n_ops, &err, &what, &path))
-      ChildFail(sock, ChildStep::kMount, err, what, path);
-    if (::chdir(kTaskRoot) != 0) ChildFail(sock, ChildStep::kPivotRoot, errno, "chdir", kTaskRoot);
-  }
+  AttachFunctionMounts(sock);
   struct sigaction fwd {};
   fwd.sa_handler = ForwardSignal;
   fwd.sa_flags = SA_RESTART;
