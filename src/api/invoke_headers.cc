@@ -42,7 +42,9 @@ Result<std::string> DecodeClientContext(std::string_view header) {
 
 Status ValidateJsonPayload(std::string_view payload) {
   boost::system::error_code ec;
-  json::monotonic_resource mr;
+  // Small payloads (most) are parsed without touching the heap.
+  unsigned char scratch[4096];
+  json::monotonic_resource mr(scratch, sizeof scratch);
   json::parse(payload, ec, &mr);
   if (ec) {
     return Status::InvalidContent(

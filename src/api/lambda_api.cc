@@ -171,9 +171,12 @@ asio::awaitable<http::Response> LambdaApi::Handle(Request& req) {
   auto url = boost::urls::parse_origin_form(req.target());
   if (!url) co_return Error(req, rid, Status::InvalidContent("Malformed request target"));
   std::vector<std::string> seg;
+  seg.reserve(6);
   for (auto s : url->segments()) seg.push_back(s);
   if (!seg.empty() && seg.back().empty()) seg.pop_back();  // trailing slash
+  const bool has_query = url->has_query();
   auto param = [&](std::string_view key) -> std::string {
+    if (!has_query) return std::string();
     auto it = url->params().find(key);
     return it == url->params().end() ? std::string() : std::string((*it).value);
   };
@@ -657,6 +660,7 @@ asio::awaitable<http::Response> LambdaApi::ReadLogs(Request& req, const std::str
   if (!offset.empty()) std::from_chars(offset.data(), offset.data() + offset.size(), off);
   if (!limit.empty()) std::from_chars(limit.data(), limit.data() + limit.size(), lim);
   lim = std::clamp<int64_t>(lim, 1, 8 << 20);
+  ctx_.logs->Flush();  // what this loop turn appended is on disk before it is read
   auto path = ctx_.logs->PathFor(fr->name);
   int64_t next = 0;
   auto read = [path, off, lim, &next]() { return telemetry::ReadLog(path, off, lim, &next); };

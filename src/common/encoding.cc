@@ -4,7 +4,16 @@
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
+#include <pthread.h>
+#include <sys/random.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
 #include <ctime>
+#include <mutex>
 
 #include <fmt/format.h>
 
@@ -74,17 +83,81 @@ std::string Sha256(std::string_view data) {
   return std::string(reinterpret_cast<char*>(md), sizeof(md));
 }
 
+namespace {
+
+// Bumped in every forked child, so that a child never repeats its parent's sequence.
+std::atomic<uint64_t> g_fork_generation{1};
+
+struct ThreadRandom {
+  uint64_t s[4] = {0, 0, 0, 0};
+  uint64_t generation = 0;  // 0: not seeded yet
+
+  static uint64_t Rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
+  void SeedIfNeeded() {
+    const uint64_t gen = g_fork_generation.load(std::memory_order_relaxed);
+    if (generation == gen) return;
+    static std::once_flag atfork_once;
+    std::call_once(atfork_once, [] {
+      ::pthread_atfork(nullptr, nullptr, [] { g_fork_generation.fetch_add(1, std::memory_order_relaxed); });
+    });
+    unsigned char* p = reinterpret_cast<unsigned char*>(s);
+    size_t got = 0;
+    while (got < sizeof s) {
+      ssize_t n = ::getrandom(p + got, sizeof s - got, 0);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        std::abort();  // no kernel entropy at all: nothing sensible to fall back to
+      }
+      got += static_cast<size_t>(n);
+    }
+    if ((s[0] | s[1] | s[2] | s[3]) == 0) s[0] = 1;  // the one state xoshiro cannot leave
+    generation = g_fork_generation.load(std::memory_order_relaxed);
+  }
+
+  uint64_t Next() {  // xoshiro256** (Blackman & Vigna)
+    const uint64_t result = Rotl(s[1] * 5, 7) * 9;
+    const uint64_t t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = Rotl(s[3], 45);
+    return result;
+  }
+};
+
+thread_local ThreadRandom t_random;
+
+}  // namespace
+
+void FillRandom(void* out, std::size_t n) {
+  t_random.SeedIfNeeded();
+  auto* p = static_cast<unsigned char*>(out);
+  while (n > 0) {
+    const uint64_t v = t_random.Next();
+    const size_t take = std::min<size_t>(n, sizeof v);
+    std::memcpy(p, &v, take);
+    p += take;
+    n -= take;
+  }
+}
+
 std::string NewUuid() {
   unsigned char b[16];
-  if (RAND_bytes(b, sizeof(b)) != 1) {
-    // RAND_bytes only fails when the RNG cannot be seeded; that is not recoverable.
-    std::abort();
-  }
+  FillRandom(b, sizeof b);
   b[6] = (b[6] & 0x0F) | 0x40;
   b[8] = (b[8] & 0x3F) | 0x80;
-  std::string h = HexEncode(std::string_view(reinterpret_cast<char*>(b), sizeof(b)));
-  return h.substr(0, 8) + "-" + h.substr(8, 4) + "-" + h.substr(12, 4) + "-" + h.substr(16, 4) + "-" +
-         h.substr(20);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out(36, '-');
+  size_t j = 0;
+  for (size_t i = 0; i < sizeof b; ++i) {
+    if (i == 4 || i == 6 || i == 8 || i == 10) ++j;  // the dashes
+    out[j++] = kHex[b[i] >> 4];
+    out[j++] = kHex[b[i] & 0xF];
+  }
+  return out;
 }
 
 namespace {

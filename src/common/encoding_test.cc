@@ -1,6 +1,12 @@
 #include "common/encoding.h"
 
 #include <set>
+#include <thread>
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
 
 #include <gtest/gtest.h>
 
@@ -37,6 +43,48 @@ TEST(EncodingTest, UuidsAreV4AndUnique) {
     EXPECT_EQ(u[14], '4');
     EXPECT_TRUE(seen.insert(u).second);
   }
+}
+
+TEST(EncodingTest, UuidsHaveTheRfc4122Layout) {
+  for (int i = 0; i < 200; ++i) {
+    std::string u = NewUuid();
+    for (size_t p : {8u, 13u, 18u, 23u}) EXPECT_EQ(u[p], '-') << u;
+    EXPECT_NE(std::string("89ab").find(u[19]), std::string::npos) << u;  // the variant
+    EXPECT_EQ(u.find_first_not_of("0123456789abcdef-"), std::string::npos) << u;
+  }
+}
+
+TEST(EncodingTest, ForkedChildDrawsOtherIdsThanItsParent) {
+  NewUuid();  // the parent's generator is seeded
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    std::string u = NewUuid();
+    ssize_t w = ::write(fds[1], u.data(), u.size());
+    ::_exit(w == static_cast<ssize_t>(u.size()) ? 0 : 1);
+  }
+  std::string parent = NewUuid();
+  char buf[64];
+  ssize_t n = ::read(fds[0], buf, sizeof buf);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  ::close(fds[0]);
+  ::close(fds[1]);
+  ASSERT_EQ(n, 36);
+  EXPECT_NE(std::string(buf, 36), parent);  // same draw position, different sequence
+}
+
+TEST(EncodingTest, FillRandomFillsOddSizesAndThreadsDiffer) {
+  unsigned char a[13] = {}, b[13] = {};
+  FillRandom(a, sizeof a);
+  std::thread t([&] { FillRandom(b, sizeof b); });
+  t.join();
+  EXPECT_NE(std::memcmp(a, b, sizeof a), 0);
+  int zeros = 0;
+  for (unsigned char c : a) zeros += c == 0;
+  EXPECT_LT(zeros, 5);
 }
 
 TEST(EncodingTest, LambdaTimestampFormat) {

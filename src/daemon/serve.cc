@@ -222,10 +222,10 @@ int Serve(const config::DaemonConfig& cfg_in) {
     spdlog::critical("cannot load functions: {}", st.ToString());
     return 1;
   }
-  telemetry::LogSink logs(data / "logs");
   SystemClock clock;
 
   asio::io_context loop(1);
+  telemetry::LogSink logs(data / "logs", loop.get_executor());
   asio::thread_pool workers(static_cast<std::size_t>(cfg.worker_threads));
   // Launching environments has a pool of its own: a burst of cold starts must not queue the
   // control plane's store calls behind it.

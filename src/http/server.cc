@@ -1,6 +1,7 @@
 #include "http/server.h"
 
 #include <array>
+#include <charconv>
 #include <cstdio>
 
 #include <boost/asio/as_tuple.hpp>
@@ -17,6 +18,33 @@ namespace {
 constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 // At most this much of a refused body is read and dropped before the connection is closed.
 constexpr std::uint64_t kMaxDrainBytes = 128ull << 20;
+}
+
+void AppendResponseHead(std::string& out, const Response& res) {
+  out += res.version() == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
+  char code[8];
+  const auto conv = std::to_chars(code, code + sizeof code, res.result_int());
+  out.append(code, conv.ptr);
+  out += ' ';
+  std::string_view reason = res.reason();
+  if (reason.empty()) reason = bhttp::obsolete_reason(res.result());
+  out += reason;
+  out += "\r\n";
+  for (const auto& field : res.base()) {
+    out += field.name_string();
+    out += ": ";
+    out += field.value();
+    out += "\r\n";
+  }
+  const unsigned status = res.result_int();
+  const bool body_allowed = status >= 200 && status != 204 && status != 304;
+  if (body_allowed && !res.has_content_length() && res.find(bhttp::field::transfer_encoding) == res.end()) {
+    out += "Content-Length: ";
+    const auto len = std::to_chars(code, code + sizeof code, res.body().size());
+    if (len.ec == std::errc()) out.append(code, len.ptr);
+    out += "\r\n";
+  }
+  out += "\r\n";
 }
 
 Response MakeResponse(const Request& req, bhttp::status status, std::string body,
@@ -95,6 +123,40 @@ asio::awaitable<bool> Exchange::WriteLast() {
   co_return !write_failed_;
 }
 
+// Writes the responses held back for a pipelined request (ConnectionOptions::coalesce_pipelined),
+// then `res`, in one gathered write. `head` is scratch space kept by the connection.
+asio::awaitable<boost::system::error_code> WriteResponse(beast::tcp_stream& stream, std::string& held,
+                                                         std::string& head, Response& res) {
+  if (res.chunked()) {  // not produced by our handlers; Beast frames it
+    if (!held.empty()) {
+      auto [hec, hn] = co_await asio::async_write(stream, asio::buffer(held), kNoThrow);
+      held.clear();
+      if (hec) co_return hec;
+    }
+    auto [ec, n] = co_await bhttp::async_write(stream, res, kNoThrow);
+    co_return ec;
+  }
+  head.clear();
+  AppendResponseHead(head, res);
+  const std::array<asio::const_buffer, 3> bufs{asio::buffer(held), asio::buffer(head),
+                                               asio::buffer(res.body())};
+  auto [ec, n] = co_await asio::async_write(stream, bufs, kNoThrow);
+  held.clear();
+  co_return ec;
+}
+
+asio::awaitable<boost::system::error_code> FlushHeld(beast::tcp_stream& stream, std::string& held) {
+  if (held.empty()) co_return boost::system::error_code{};
+  auto [ec, n] = co_await asio::async_write(stream, asio::buffer(held), kNoThrow);
+  held.clear();
+  co_return ec;
+}
+
+bool IsQuietEnd(const boost::system::error_code& ec) {
+  return ec == bhttp::error::end_of_stream || ec == asio::error::eof || ec == asio::error::connection_reset ||
+         ec == asio::error::operation_aborted || ec == beast::error::timeout;
+}
+
 // Lingering close after answering a request whose body is still arriving (413): closing with
 // unread data would reset the connection, and the client would see the reset instead of the
 // answer. Stops sending, then drains (bounded in bytes and time).
@@ -119,21 +181,35 @@ asio::awaitable<void> ServeConnection(asio::ip::tcp::socket socket, std::shared_
   beast::tcp_stream stream(std::move(socket));
   beast::flat_buffer buffer;
   const bool timed = opts->idle_timeout.count() > 0;
+  std::string head;  // scratch for response heads
+  std::string held;  // answers held for a pipelined request (ConnectionOptions::coalesce_pipelined)
   for (;;) {
     bhttp::request_parser<bhttp::string_body> parser;
     parser.header_limit(opts->header_limit);
     // No body limit while the header is read: Beast checks Content-Length against its limit (1 MiB
     // by default for requests) at the end of the header, before our per-request limit is known.
     parser.body_limit(boost::none);
-    if (timed) stream.expires_after(opts->idle_timeout);
-    auto [ec, n] = co_await bhttp::async_read_header(stream, buffer, parser, kNoThrow);
+    boost::system::error_code ec;
+    if (!held.empty()) {
+      // Answers are held only while the next request's header is already here: parse it from the
+      // buffer; when it is incomplete, the held answers go out before the socket is read.
+      buffer.consume(parser.put(buffer.data(), ec));
+      if (ec == bhttp::error::need_more) ec = {};
+      if (ec || !parser.is_header_done()) {
+        const auto fec = co_await FlushHeld(stream, held);
+        if (fec) break;
+      }
+    }
+    if (!ec && !parser.is_header_done()) {
+      if (timed) stream.expires_after(opts->idle_timeout);
+      auto [rec, n] = co_await bhttp::async_read_header(stream, buffer, parser, kNoThrow);
+      ec = rec;
+    }
     if (ec) {
-      if (ec != bhttp::error::end_of_stream && ec != asio::error::eof &&
-          ec != asio::error::connection_reset && ec != asio::error::operation_aborted &&
-          ec != beast::error::timeout && opts->on_bad_request) {
+      if (!IsQuietEnd(ec) && opts->on_bad_request) {
         Response bad = opts->on_bad_request();
         bad.keep_alive(false);
-        co_await bhttp::async_write(stream, bad, kNoThrow);
+        co_await WriteResponse(stream, held, head, bad);
       }
       break;
     }
@@ -141,6 +217,8 @@ asio::awaitable<void> ServeConnection(asio::ip::tcp::socket socket, std::shared_
     parser.body_limit(limit);  // still applies to chunked bodies
     if (opts->wants_streaming && opts->streaming && opts->wants_streaming(parser.get().base())) {
       if (timed) stream.expires_never();
+      const auto fec = co_await FlushHeld(stream, held);
+      if (fec) break;
       const bool client_keep = parser.get().keep_alive();
       Exchange ex(stream, buffer, parser);
       ex.set_write_timeout(opts->idle_timeout);
@@ -156,7 +234,7 @@ asio::awaitable<void> ServeConnection(asio::ip::tcp::socket socket, std::shared_
       if (body_unread) res->keep_alive(false);
       const bool keep = res->keep_alive();
       if (timed) stream.expires_after(opts->idle_timeout);
-      auto [wec, wn] = co_await bhttp::async_write(stream, *res, kNoThrow);
+      auto wec = co_await WriteResponse(stream, held, head, *res);
       if (wec) break;
       if (body_unread && ex.read_error() == bhttp::error::body_limit) {
         co_await LingeringClose(stream, buffer);  // as for the 413 below
@@ -166,6 +244,8 @@ asio::awaitable<void> ServeConnection(asio::ip::tcp::socket socket, std::shared_
     }
     bool too_large = parser.content_length() && *parser.content_length() > limit;
     if (!too_large && !parser.is_done()) {
+      const auto fec = co_await FlushHeld(stream, held);
+      if (fec) break;
       auto [ec2, n2] = co_await bhttp::async_read(stream, buffer, parser, kNoThrow);
       too_large = ec2 == bhttp::error::body_limit;
       if (ec2 && !too_large) {
@@ -173,7 +253,7 @@ asio::awaitable<void> ServeConnection(asio::ip::tcp::socket socket, std::shared_
             ec2 != asio::error::connection_reset) {
           Response bad = opts->on_bad_request();
           bad.keep_alive(false);
-          co_await bhttp::async_write(stream, bad, kNoThrow);
+          co_await WriteResponse(stream, held, head, bad);
         }
         break;
       }
@@ -181,7 +261,7 @@ asio::awaitable<void> ServeConnection(asio::ip::tcp::socket socket, std::shared_
     if (too_large) {
       Response res = opts->on_too_large(parser.get().base());
       res.keep_alive(false);
-      co_await bhttp::async_write(stream, res, kNoThrow);
+      co_await WriteResponse(stream, held, head, res);
       co_await LingeringClose(stream, buffer);
       break;
     }
@@ -189,10 +269,17 @@ asio::awaitable<void> ServeConnection(asio::ip::tcp::socket socket, std::shared_
     if (timed) stream.expires_never();
     Response res = co_await (*handler)(req);
     if (timed) stream.expires_after(opts->idle_timeout);
-    bool keep = res.keep_alive();
-    auto [wec, wn] = co_await bhttp::async_write(stream, res, kNoThrow);
+    const bool keep = res.keep_alive();
+    if (keep && opts->coalesce_pipelined && buffer.size() > 0) {
+      // The peer pipelined its next request: this answer goes out with the next one.
+      AppendResponseHead(held, res);
+      held += res.body();
+      continue;
+    }
+    auto wec = co_await WriteResponse(stream, held, head, res);
     if (wec || !keep) break;
   }
+  co_await FlushHeld(stream, held);
   stream.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
   stream.socket().close(ignored);
 }

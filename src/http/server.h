@@ -98,6 +98,13 @@ struct ConnectionOptions {
   // unread (body_limit still applies, as the parser's limit) instead of to the Handler.
   std::function<bool(const RequestHeader&)> wants_streaming;
   StreamingHandler streaming;
+  // Pipelined requests: when a response is ready and the peer has already sent the whole header
+  // of its next request (pipelining), hold the response and send it in one write with the next
+  // one (HTTP/1.1 answers in order, so the peer reads both as before; it is waiting for the next
+  // answer anyway). Held bytes go out before any read that needs the socket. The Runtime API
+  // turns this on: a runtime that pipelines `next` behind its POST gets the 202 together with its
+  // next invocation, one wake-up instead of two. Default: off
+  bool coalesce_pipelined = false;
 };
 
 // Serves requests on `socket` until the peer closes, an error occurs, or a response closes it.
@@ -107,6 +114,11 @@ asio::awaitable<void> ServeConnection(asio::ip::tcp::socket socket, std::shared_
 // Accepts until the acceptor is closed, spawning ServeConnection for each connection.
 asio::awaitable<void> AcceptLoop(asio::ip::tcp::acceptor& acceptor, std::shared_ptr<Handler> handler,
                                  std::shared_ptr<const ConnectionOptions> opts);
+
+// Appends the status line and header fields of `res` to `out`, as they go on the wire, ending
+// with the empty line. A Content-Length is added when the response has neither it nor a
+// Transfer-Encoding and may carry a body (responses are written as this head plus the body).
+void AppendResponseHead(std::string& out, const Response& res);
 
 // A response with a body and content type, HTTP/1.1, keep-alive taken from the request.
 Response MakeResponse(const Request& req, bhttp::status status, std::string body,

@@ -1,7 +1,5 @@
 #include "invoke/invoker.h"
 
-#include <openssl/rand.h>
-
 #include <fmt/format.h>
 
 #include "common/encoding.h"
@@ -12,30 +10,53 @@ namespace asio = boost::asio;
 
 std::string NewTraceId(int64_t epoch_seconds) {
   unsigned char r[20];
-  RAND_bytes(r, sizeof r);
-  std::string hex = HexEncode(std::string_view(reinterpret_cast<char*>(r), sizeof r));
-  return fmt::format("Root=1-{:08x}-{};Parent={};Sampled=0", epoch_seconds, hex.substr(0, 24),
-                     hex.substr(24, 16));
+  FillRandom(r, sizeof r);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(80);
+  out += "Root=1-";
+  for (int shift = 28; shift >= 0; shift -= 4) out += kHex[(static_cast<uint64_t>(epoch_seconds) >> shift) & 0xF];
+  out += '-';
+  for (int i = 0; i < 12; ++i) {
+    out += kHex[r[i] >> 4];
+    out += kHex[r[i] & 0xF];
+  }
+  out += ";Parent=";
+  for (int i = 12; i < 20; ++i) {
+    out += kHex[r[i] >> 4];
+    out += kHex[r[i] & 0xF];
+  }
+  out += ";Sampled=0";
+  return out;
+}
+
+Result<Invoker::TargetRef> Invoker::Find(const std::string& name, const std::string& qualifier) {
+  const FunctionEntry* e = registry_.Find(name);
+  auto not_found = [&](std::string_view suffix) {
+    return Status::NotFound(fmt::format("Function not found: arn:aws:lambda:{}:{}:function:{}{}", region_,
+                                        account_, name, suffix));
+  };
+  if (!e) return std::unexpected(not_found(""));
+  if (qualifier.empty() || qualifier == config::kLatest) return TargetRef{&e->latest, &e->code_dir, &e->opt_dir};
+  std::string_view version = qualifier;
+  if (const config::AliasConfig* a = e->FindAlias(qualifier)) {
+    version = PickVersion(*a, uniform_());
+    if (version == config::kLatest) return TargetRef{&e->latest, &e->code_dir, &e->opt_dir};
+  }
+  if (const VersionEntry* v = e->FindVersion(version)) return TargetRef{&v->config, &v->code_dir, &v->opt_dir};
+  return std::unexpected(not_found(":" + qualifier));
 }
 
 Result<Invoker::Target> Invoker::Resolve(const std::string& name, const std::string& qualifier) {
-  const FunctionEntry* e = registry_.Find(name);
-  std::string arn = fmt::format("arn:aws:lambda:{}:{}:function:{}", region_, account_, name);
-  if (!e) return std::unexpected(Status::NotFound("Function not found: " + arn));
-  if (qualifier.empty() || qualifier == config::kLatest) return Target{e->latest, e->code_dir, e->opt_dir};
-  std::string version = qualifier;
-  if (const config::AliasConfig* a = e->FindAlias(qualifier)) {
-    version = PickVersion(*a, uniform_());
-    if (version == config::kLatest) return Target{e->latest, e->code_dir, e->opt_dir};
-  }
-  if (const VersionEntry* v = e->FindVersion(version)) return Target{v->config, v->code_dir, v->opt_dir};
-  return std::unexpected(Status::NotFound("Function not found: " + arn + ":" + qualifier));
+  auto ref = Find(name, qualifier);
+  if (!ref) return std::unexpected(ref.error());
+  return Target{*ref->config, *ref->code_dir, *ref->opt_dir};
 }
 
 Result<std::string> Invoker::Check(const std::string& function_name, const std::string& qualifier) {
-  auto t = Resolve(function_name, qualifier);
-  if (!t) return std::unexpected(t.error());
-  return t->config.version;
+  auto ref = Find(function_name, qualifier);
+  if (!ref) return std::unexpected(ref.error());
+  return ref->config->version;
 }
 
 asio::awaitable<Result<scheduler::InvokeOutcome>> Invoker::Invoke(InvokeRequest&& req) {

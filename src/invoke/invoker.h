@@ -59,6 +59,13 @@ class Invoker {
   Result<Target> Resolve(const std::string& name, const std::string& qualifier);
 
  private:
+  // Resolve() without the copies; valid until the registry changes.
+  struct TargetRef {
+    const config::FunctionConfig* config;
+    const std::filesystem::path* code_dir;
+    const std::filesystem::path* opt_dir;
+  };
+  Result<TargetRef> Find(const std::string& name, const std::string& qualifier);
 
   FunctionRegistry& registry_;
   scheduler::EnvironmentManager& manager_;

@@ -494,15 +494,22 @@ Status HttpConnection::FinishStreaming(HttpResponse* response) {
 }
 
 Status HttpConnection::RoundTrip(std::string_view head, std::string_view body,
-                                 HttpResponse* response) {
+                                 HttpResponse* response, std::string_view pipelined) {
   if (fd_ < 0) {
     Status s = Connect();
     if (!s.ok()) return s;
   }
   // Whatever is still buffered belongs to no request of ours; a server must not send it.
   begin_ = end_ = 0;
-  Status s = SendParts(head, body);
+  Status s = SendParts(head, body, pipelined);
   if (s.ok()) s = ReadResponse(response);
+  if (!s.ok()) Close();
+  return s;
+}
+
+Status HttpConnection::ReadPipelined(HttpResponse* response) {
+  if (fd_ < 0) return LostError(endpoint_, "was closed before the pipelined answer", 0);
+  Status s = ReadResponse(response);
   if (!s.ok()) Close();
   return s;
 }

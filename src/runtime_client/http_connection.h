@@ -57,7 +57,13 @@ class HttpConnection {
   // followed by `body`, and reads one final response (1xx responses are skipped) into *response.
   // Errors: kUnavailable (connect failed), kConnectionLost (EOF/reset mid-exchange), kProtocol
   // (malformed response). After any error the connection is closed. Any HTTP status is "ok" here.
-  Status RoundTrip(std::string_view head, std::string_view body, HttpResponse* response);
+  // `pipelined`, when given, is a whole further request (no body) sent in the same write, right
+  // behind this one (HTTP/1.1 pipelining); ReadPipelined() reads its answer later.
+  Status RoundTrip(std::string_view head, std::string_view body, HttpResponse* response,
+                   std::string_view pipelined = {});
+  // Reads the answer to the request RoundTrip() pipelined. Errors as for RoundTrip(): after the
+  // server closed the connection (e.g. "Connection: close" on the first answer) kConnectionLost.
+  Status ReadPipelined(HttpResponse* response);
 
   // A request whose body is sent piece by piece (response streaming): BeginStreaming() opens a
   // fresh connection and sends `head`; SendParts() sends raw bytes, all of them, in one sendmsg

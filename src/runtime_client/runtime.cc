@@ -148,7 +148,17 @@ class Runtime::Impl {
   }
 
   Result<InvocationRequest> Next() {
-    Status s = Exchange(next_head_, {});
+    Status s;
+    if (next_sent_) {
+      // PostAndRequestNext() already sent this request; its answer may be on the way.
+      next_sent_ = false;
+      s = connection_.ReadPipelined(&response_);
+      // The server closed the connection without answering it (e.g. after refusing the post):
+      // nothing was taken, ask again.
+      if (!s.ok() && s.error().code() == ErrorCode::kConnectionLost) s = Exchange(next_head_, {});
+    } else {
+      s = Exchange(next_head_, {});
+    }
     if (!s.ok()) return s.error();
     if (!Is2xx(response_.status)) return HttpStatusError("GET invocation/next", response_);
 
@@ -196,6 +206,27 @@ class Runtime::Impl {
     BuildPostHead("/runtime/invocation/", &request_id, "/response", response.content_type(), {},
                   response.payload().size());
     return Post("POST invocation/response", response.payload());
+  }
+
+  // The post, with GET next pipelined behind it in the same write when the connection is open
+  // (a new or broken connection takes the ordinary path with its retries; Next() then sends).
+  Status PostAndRequestNext(const std::string& request_id, const InvocationResponse& response) {
+    if (!connection_.connected()) return PostResponse(request_id, response);
+    const bool success = response.success();
+    BuildPostHead("/runtime/invocation/", &request_id, success ? "/response" : "/error",
+                  response.content_type(), success ? std::string_view() : response.error_type(),
+                  response.payload().size());
+    const std::string_view what = success ? "POST invocation/response" : "POST invocation/error";
+    Status s = connection_.RoundTrip(head_, response.payload(), &response_, next_head_);
+    if (!s.ok()) {
+      // As Exchange(): a kept-alive connection the server had closed; resend without pipelining.
+      if (s.error().code() == ErrorCode::kConnectionLost) return Post(what, response.payload());
+      return s;
+    }
+    // A server that closed the connection after this answer dropped the pipelined request.
+    next_sent_ = connection_.connected();
+    if (!Is2xx(response_.status)) return HttpStatusError(what, response_);
+    return {};
   }
 
   Status PostError(const std::string& request_id, const InvocationResponse& response) {
@@ -316,6 +347,7 @@ class Runtime::Impl {
   std::string common_headers_;  // Host and User-Agent lines.
   std::string next_head_;       // The whole GET next request, built once.
   std::string head_;            // Scratch for POST heads.
+  bool next_sent_ = false;      // GET next went out behind the last post; Next() reads its answer.
   internal::HttpResponse response_;
 };
 
@@ -346,6 +378,10 @@ Result<InvocationRequest> Runtime::Next() { return impl_->Next(); }
 
 Status Runtime::PostResponse(const std::string& request_id, const InvocationResponse& response) {
   return impl_->PostResponse(request_id, response);
+}
+
+Status Runtime::PostAndRequestNext(const std::string& request_id, const InvocationResponse& response) {
+  return impl_->PostAndRequestNext(request_id, response);
 }
 
 Status Runtime::PostError(const std::string& request_id, const InvocationResponse& response) {
@@ -571,8 +607,7 @@ int RunHandler(Runtime& runtime, const Handler& handler) {
     const InvocationRequest& request = *next;
 
     InvocationResponse response = Guarded([&] { return handler(request); });
-    Status posted = response.success() ? runtime.PostResponse(request.request_id, response)
-                                       : runtime.PostError(request.request_id, response);
+    Status posted = runtime.PostAndRequestNext(request.request_id, response);
     if (!posted.ok()) {
       Log(response.success() ? "posting the response" : "posting the error", posted.error());
       // The server rejected this one post (unknown id, too large...); the next invocation may

@@ -42,6 +42,8 @@ struct FakeRequest {
   // trailer fields after the last chunk.
   std::vector<std::string> chunks;
   Headers trailers;
+  // Bytes of a further request had already arrived when this one was read (pipelining).
+  bool followed_by_more = false;
 
   // Case-insensitive; "" when absent.
   std::string Header(std::string_view name) const {
@@ -290,6 +292,7 @@ class FakeRuntimeApi {
     for (;;) {
       FakeRequest req;
       if (!ReadRequest(fd, &buffer, &req)) break;
+      req.followed_by_more = !buffer.empty();
       {
         std::lock_guard<std::mutex> lock(mu_);
         requests_.push_back(req);
@@ -902,6 +905,64 @@ TEST(RunHandlerTest, AnswersEveryInvocationAndSetsTraceId) {
                        {"/2018-06-01/runtime/invocation/1/response", "echo:one"},
                        {"/2018-06-01/runtime/invocation/2/response", "echo:two"},
                        {"/2018-06-01/runtime/invocation/3/response", "echo:three"}}));
+}
+
+TEST(RunHandlerTest, PipelinesNextBehindEachPostOnOneConnection) {
+  EventServer s({Event("1", "one"), Event("2", "two"), Event("3", "three")});
+  Runtime rt = MakeRuntime(s.server);
+  int rc = RunHandler(rt, [](const InvocationRequest& req) {
+    if (req.request_id == "2") return InvocationResponse::Failure("Custom.Error", "nope");
+    return InvocationResponse::Success(req.payload);
+  });
+  EXPECT_EQ(rc, 0);
+  std::vector<FakeRequest> reqs = s.server.requests();
+  int posts = 0;
+  for (size_t i = 0; i < reqs.size(); ++i) {
+    if (reqs[i].method != "POST") continue;
+    ++posts;
+    // The GET next came in the same write, right behind the post (responses and errors alike).
+    EXPECT_TRUE(reqs[i].followed_by_more) << reqs[i].target;
+    ASSERT_LT(i + 1, reqs.size());
+    EXPECT_TRUE(IsNext(reqs[i + 1])) << reqs[i + 1].target;
+  }
+  EXPECT_EQ(posts, 3);
+  // Exactly one GET next per invocation plus the first: nothing asked twice.
+  int nexts = 0;
+  for (const FakeRequest& r : reqs) nexts += IsNext(r) ? 1 : 0;
+  EXPECT_EQ(nexts, 4);
+}
+
+TEST(RuntimeTest, PipelinedNextIsAskedAgainWhenTheServerClosesAfterRefusingThePost) {
+  std::atomic<int> nexts{0};
+  FakeRuntimeApi server([&](const FakeRequest& req) {
+    if (IsNext(req)) {
+      int n = nexts++;
+      return Event(std::to_string(n), "p" + std::to_string(n));
+    }
+    FakeResponse r = Accepted();
+    if (req.target.find("/0/") != std::string::npos) {
+      r.status = 413;
+      r.connection_close = true;  // the pipelined GET next is dropped unanswered
+    }
+    return r;
+  });
+  Runtime rt = MakeRuntime(server);
+  Result<InvocationRequest> first = rt.Next();
+  ASSERT_TRUE(first.ok());
+  EXPECT_EQ(first->request_id, "0");
+  Status posted = rt.PostAndRequestNext("0", InvocationResponse::Success("too big"));
+  ASSERT_FALSE(posted.ok());
+  EXPECT_EQ(posted.error().http_status(), 413);
+  Result<InvocationRequest> second = rt.Next();  // reconnects and asks again
+  ASSERT_TRUE(second.ok()) << second.error().ToString();
+  EXPECT_EQ(second->request_id, "1");
+  EXPECT_EQ(second->payload, "p1");
+  ASSERT_TRUE(rt.PostAndRequestNext("1", InvocationResponse::Success("fine")).ok());
+  Result<InvocationRequest> third = rt.Next();
+  ASSERT_TRUE(third.ok());
+  EXPECT_EQ(third->request_id, "2");
+  EXPECT_EQ(server.connections_accepted(), 2);
+  EXPECT_EQ(nexts.load(), 3);  // the dropped request was not answered, so not counted
 }
 
 struct MyError : std::runtime_error {

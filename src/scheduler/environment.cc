@@ -205,6 +205,9 @@ asio::awaitable<std::optional<InvocationResult>> Environment::Start(const std::s
            h.target().ends_with("/response");
   };
   opts->streaming = [self](http::Exchange& ex) { return self->HandleStreamingResponse(ex); };
+  // A runtime that pipelines `next` behind its response POST gets the 202 with its next
+  // invocation (one write, one wake-up); runtimes that wait for the 202 get it at once.
+  opts->coalesce_pipelined = true;
   // The handler holds `self`, so the environment (and acceptor_) live as long as the loop.
   asio::co_spawn(ctx_.loop, http::AcceptLoop(*acceptor_, handler, opts), asio::detached);
   // Output capture.

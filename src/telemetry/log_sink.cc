@@ -6,6 +6,8 @@
 
 #include <cmath>
 
+#include <boost/asio/post.hpp>
+
 #include <fmt/format.h>
 
 namespace hearth::telemetry {
@@ -29,10 +31,13 @@ std::string FormatEndLine(std::string_view request_id) {
   return fmt::format("END RequestId: {}", request_id);
 }
 
-LogSink::LogSink(std::filesystem::path dir) : dir_(std::move(dir)) {
+LogSink::LogSink(std::filesystem::path dir, boost::asio::any_io_executor loop)
+    : dir_(std::move(dir)), loop_(std::move(loop)), self_(std::make_shared<LogSink*>(this)) {
   std::error_code ec;
   std::filesystem::create_directories(dir_, ec);
 }
+
+LogSink::~LogSink() { Flush(); }
 
 std::filesystem::path LogSink::PathFor(const std::string& function) const {
   return dir_ / (function + ".log");
@@ -43,22 +48,53 @@ void LogSink::Append(const std::string& function, std::string_view text) {
   if (it == files_.end()) {
     int fd = ::open(PathFor(function).c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (fd < 0) return;  // logging must never fail an invocation
-    it = files_.emplace(function, UniqueFd(fd)).first;
+    it = files_.emplace(function, File{UniqueFd(fd), {}}).first;
   }
-  const char* p = text.data();
-  size_t left = text.size();
+  File& f = it->second;
+  if (f.pending.empty()) dirty_.push_back(function);
+  f.pending.append(text);
+  if (!loop_ || f.pending.size() >= 64 * 1024) {
+    Write(f);
+    return;
+  }
+  if (!flush_posted_) {
+    flush_posted_ = true;
+    boost::asio::post(loop_, [weak = std::weak_ptr<LogSink*>(self_)] {
+      if (auto self = weak.lock()) (*self)->Flush();
+    });
+  }
+}
+
+void LogSink::Write(File& f) {
+  const char* p = f.pending.data();
+  size_t left = f.pending.size();
   while (left > 0) {
-    ssize_t n = ::write(it->second.get(), p, left);
+    ssize_t n = ::write(f.fd.get(), p, left);
     if (n <= 0) {
       if (n < 0 && errno == EINTR) continue;
-      return;
+      break;  // a full disk drops log lines, never the invocation
     }
     p += n;
     left -= static_cast<size_t>(n);
   }
+  f.pending.clear();
 }
 
-void LogSink::Forget(const std::string& function) { files_.erase(function); }
+void LogSink::Flush() {
+  flush_posted_ = false;
+  for (const std::string& name : dirty_) {
+    auto it = files_.find(name);
+    if (it != files_.end() && !it->second.pending.empty()) Write(it->second);
+  }
+  dirty_.clear();
+}
+
+void LogSink::Forget(const std::string& function) {
+  if (auto it = files_.find(function); it != files_.end()) {
+    Write(it->second);
+    files_.erase(it);
+  }
+}
 
 Result<std::string> ReadLog(const std::filesystem::path& path, int64_t offset, int64_t max_bytes,
                             int64_t* next_offset) {

@@ -1,5 +1,6 @@
 #include "telemetry/log_sink.h"
 
+#include <boost/asio/io_context.hpp>
 #include <gtest/gtest.h>
 
 namespace hearth::telemetry {
@@ -47,6 +48,45 @@ TEST(LogSinkTest, AppendsAndReadsBack) {
   auto missing = ReadLog(sink.PathFor("nope"), 0, 10, &next);
   ASSERT_TRUE(missing.has_value());
   EXPECT_EQ(*missing, "");
+  std::filesystem::remove_all(dir);
+}
+
+TEST(LogSinkTest, WithALoopOneTurnsAppendsAreWrittenTogetherAtItsEnd) {
+  auto dir = std::filesystem::path(::testing::TempDir()) / "logsink_batch_test";
+  std::filesystem::remove_all(dir);
+  boost::asio::io_context loop;
+  LogSink sink(dir, loop.get_executor());
+  int64_t next = 0;
+  sink.Append("f", "START\n");
+  sink.Append("g", "other\n");
+  sink.Append("f", "END\n");
+  EXPECT_EQ(*ReadLog(sink.PathFor("f"), 0, 1 << 20, &next), "");  // still buffered
+  loop.poll();  // the end of this turn
+  EXPECT_EQ(*ReadLog(sink.PathFor("f"), 0, 1 << 20, &next), "START\nEND\n");
+  EXPECT_EQ(*ReadLog(sink.PathFor("g"), 0, 1 << 20, &next), "other\n");
+  // Flush() writes at once (readers call it); so does the destructor.
+  sink.Append("f", "REPORT\n");
+  sink.Flush();
+  EXPECT_EQ(*ReadLog(sink.PathFor("f"), 0, 1 << 20, &next), "START\nEND\nREPORT\n");
+  {
+    LogSink other(dir, loop.get_executor());
+    other.Append("h", "last words\n");
+  }
+  EXPECT_EQ(*ReadLog(dir / "h.log", 0, 1 << 20, &next), "last words\n");
+  loop.poll();  // the destroyed sink's posted flush must do nothing
+  std::filesystem::remove_all(dir);
+}
+
+TEST(LogSinkTest, LargeBuffersAreWrittenWithoutWaitingForTheLoop) {
+  auto dir = std::filesystem::path(::testing::TempDir()) / "logsink_big_test";
+  std::filesystem::remove_all(dir);
+  boost::asio::io_context loop;
+  LogSink sink(dir, loop.get_executor());
+  const std::string line(1000, 'x');
+  for (int i = 0; i < 70; ++i) sink.Append("f", line + "\n");
+  int64_t next = 0;
+  auto text = ReadLog(sink.PathFor("f"), 0, 1 << 20, &next);
+  EXPECT_GE(text->size(), 64u * 1024);
   std::filesystem::remove_all(dir);
 }
 

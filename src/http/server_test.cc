@@ -1,0 +1,216 @@
+#include "http/server.h"
+
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <gtest/gtest.h>
+
+namespace hearth::http {
+namespace {
+
+TEST(AppendResponseHeadTest, StatusLineFieldsAndEmptyLine) {
+  Response res{bhttp::status::accepted, 11};
+  res.set(bhttp::field::content_type, "application/json");
+  res.set("Lambda-Runtime-Aws-Request-Id", "r-1");
+  res.body() = R"({"status":"OK"})";
+  res.prepare_payload();
+  std::string out;
+  AppendResponseHead(out, res);
+  EXPECT_EQ(out,
+            "HTTP/1.1 202 Accepted\r\nContent-Type: application/json\r\n"
+            "Lambda-Runtime-Aws-Request-Id: r-1\r\nContent-Length: 15\r\n\r\n");
+}
+
+TEST(AppendResponseHeadTest, AddsContentLengthOnlyWhereABodyIsAllowed) {
+  Response res{bhttp::status::payload_too_large, 10};  // no prepare_payload()
+  res.body() = "too big";
+  std::string out;
+  AppendResponseHead(out, res);
+  EXPECT_EQ(out, "HTTP/1.0 413 Payload Too Large\r\nContent-Length: 7\r\n\r\n");
+  Response empty{bhttp::status::no_content, 11};
+  out.clear();
+  AppendResponseHead(out, empty);
+  EXPECT_EQ(out, "HTTP/1.1 204 No Content\r\n\r\n");
+}
+
+// A server on 127.0.0.1 with its own loop thread. "/slow" answers only once release() was called.
+class ServerFixture : public ::testing::Test {
+ protected:
+  void Start(bool coalesce) {
+    acceptor_ = std::make_unique<asio::ip::tcp::acceptor>(
+        io_, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+    port_ = acceptor_->local_endpoint().port();
+    auto* self = this;
+    auto handler = std::make_shared<Handler>([self](Request& req) { return self->Handle(req); });
+    auto opts = std::make_shared<ConnectionOptions>();
+    opts->body_limit = [](const RequestHeader&) -> std::uint64_t { return 1 << 20; };
+    opts->on_too_large = [](const RequestHeader&) { return Response{bhttp::status::payload_too_large, 11}; };
+    opts->coalesce_pipelined = coalesce;
+    asio::co_spawn(io_, AcceptLoop(*acceptor_, handler, opts), asio::detached);
+    thread_ = std::thread([this] { io_.run(); });
+  }
+
+  void TearDown() override {
+    io_.stop();
+    if (thread_.joinable()) thread_.join();
+    if (fd_ >= 0) ::close(fd_);
+  }
+
+  asio::awaitable<Response> Handle(Request& req) {
+    if (req.target() == "/slow") {
+      asio::steady_timer t(io_);
+      while (!released_) {
+        t.expires_after(std::chrono::milliseconds(2));
+        co_await t.async_wait(asio::use_awaitable);
+      }
+    }
+    ++served_;
+    co_return MakeResponse(req, bhttp::status::ok, "body of " + std::string(req.target()), "text/plain");
+  }
+
+  void Connect() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port_);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  }
+
+  void Send(std::string_view bytes) {
+    ASSERT_EQ(::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL), static_cast<ssize_t>(bytes.size()));
+  }
+
+  // Everything that arrives within `wait`.
+  std::string ReadFor(std::chrono::milliseconds wait) {
+    std::string got;
+    const auto until = std::chrono::steady_clock::now() + wait;
+    for (;;) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
+      if (left.count() <= 0) break;
+      pollfd p{fd_, POLLIN, 0};
+      if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) break;
+      char buf[4096];
+      ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+      if (n <= 0) break;
+      got.append(buf, static_cast<size_t>(n));
+    }
+    return got;
+  }
+
+  // Reads until `count` responses ("HTTP/1.1 " occurrences with their bodies) or 5 s.
+  std::string ReadResponses(int count, const std::string& last_body) {
+    std::string got;
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (std::chrono::steady_clock::now() < until) {
+      int seen = 0;
+      for (size_t p = got.find("HTTP/1.1 "); p != std::string::npos; p = got.find("HTTP/1.1 ", p + 1)) ++seen;
+      if (seen >= count && got.ends_with(last_body)) break;
+      got += ReadFor(std::chrono::milliseconds(50));
+    }
+    return got;
+  }
+
+  static constexpr const char* kFast = "GET /fast HTTP/1.1\r\nHost: x\r\n\r\n";
+  static constexpr const char* kSlow = "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n";
+
+  asio::io_context io_;
+  std::unique_ptr<asio::ip::tcp::acceptor> acceptor_;
+  std::thread thread_;
+  unsigned short port_ = 0;
+  int fd_ = -1;
+  std::atomic<bool> released_{false};
+  std::atomic<int> served_{0};
+};
+
+TEST_F(ServerFixture, PipelinedAnswerIsHeldAndSentWithTheNextOne) {
+  Start(/*coalesce=*/true);
+  Connect();
+  Send(std::string(kFast) + kSlow);  // pipelined: both requests in one segment
+  // /fast was answered by its handler, but its answer waits for /slow's.
+  std::string early = ReadFor(std::chrono::milliseconds(150));
+  EXPECT_EQ(early, "");
+  EXPECT_EQ(served_.load(), 1);
+  released_ = true;
+  std::string both = ReadResponses(2, "body of /slow");
+  const size_t fast = both.find("body of /fast");
+  const size_t slow = both.find("body of /slow");
+  ASSERT_NE(fast, std::string::npos) << both;
+  ASSERT_NE(slow, std::string::npos) << both;
+  EXPECT_LT(fast, slow);  // in request order
+  EXPECT_TRUE(both.starts_with("HTTP/1.1 200 OK\r\n")) << both;
+}
+
+TEST_F(ServerFixture, WithoutCoalescingEachAnswerGoesOutAtOnce) {
+  Start(/*coalesce=*/false);
+  Connect();
+  Send(std::string(kFast) + kSlow);
+  std::string early = ReadResponses(1, "body of /fast");
+  EXPECT_NE(early.find("body of /fast"), std::string::npos) << early;
+  EXPECT_EQ(early.find("body of /slow"), std::string::npos) << early;
+  released_ = true;
+  EXPECT_NE(ReadResponses(1, "body of /slow").find("body of /slow"), std::string::npos);
+}
+
+TEST_F(ServerFixture, HeldAnswerIsFlushedWhenTheNextHeaderIsIncomplete) {
+  Start(/*coalesce=*/true);
+  Connect();
+  // The next request's header is cut short: the server must not sit on /fast's answer while it
+  // waits for the rest (the client may be waiting for that answer before it sends more).
+  Send(std::string(kFast) + "GET /fast2 HTTP/1.1\r\nHo");
+  std::string first = ReadResponses(1, "body of /fast");
+  EXPECT_NE(first.find("body of /fast"), std::string::npos) << first;
+  Send("st: x\r\n\r\n");
+  EXPECT_NE(ReadResponses(1, "body of /fast2").find("body of /fast2"), std::string::npos);
+}
+
+TEST_F(ServerFixture, HeldAnswerIsFlushedBeforeABodyIsAwaited) {
+  Start(/*coalesce=*/true);
+  Connect();
+  // The pipelined request's header is complete but its body is not here yet.
+  Send(std::string(kFast) + "POST /post HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\nab");
+  std::string first = ReadResponses(1, "body of /fast");
+  EXPECT_NE(first.find("body of /fast"), std::string::npos) << first;
+  Send("cd");
+  EXPECT_NE(ReadResponses(1, "body of /post").find("body of /post"), std::string::npos);
+}
+
+TEST_F(ServerFixture, ManyPipelinedRequestsAllAnsweredInOrder) {
+  Start(/*coalesce=*/true);
+  Connect();
+  std::string burst;
+  for (int i = 0; i < 20; ++i) burst += "GET /r" + std::to_string(i) + " HTTP/1.1\r\nHost: x\r\n\r\n";
+  Send(burst);
+  std::string got = ReadResponses(20, "body of /r19");
+  size_t at = 0;
+  for (int i = 0; i < 20; ++i) {
+    size_t p = got.find("body of /r" + std::to_string(i) + "HTTP", at);
+    if (i == 19) p = got.find("body of /r19", at);
+    ASSERT_NE(p, std::string::npos) << "answer " << i << " missing or out of order:\n" << got;
+    at = p;
+  }
+}
+
+TEST_F(ServerFixture, MalformedPipelinedRequestStillGetsTheHeldAnswerFirst) {
+  Start(/*coalesce=*/true);
+  Connect();
+  Send(std::string(kFast) + "NOT-HTTP\r\n\r\n");
+  std::string got = ReadFor(std::chrono::milliseconds(500));
+  EXPECT_NE(got.find("body of /fast"), std::string::npos) << got;
+}
+
+}  // namespace
+}  // namespace hearth::http
