@@ -94,7 +94,8 @@ function patchConsole() {
 // ------------------------------------------------------------------------------------------
 // Runtime API client: one kept-alive connection.
 
-// Parses a complete HTTP/1.1 response in `buf`, or returns {need: N} when it needs N bytes or more.
+// Parses a complete HTTP/1.1 response at the start of `buf` (`used`: its length in bytes; pipelined
+// answers may follow it), or returns {need: N} when it needs N bytes or more.
 // `eof`: the connection has ended, so a body without length or chunking ends here.
 function parseResponse(buf, eof) {
   const end = buf.indexOf('\r\n\r\n');
@@ -128,13 +129,21 @@ function parseResponse(buf, eof) {
     const len = Number(headers['content-length'] || 0);
     if (buf.length < at + len) return {need: at + len};
     body = buf.subarray(at, at + len);
+    at += len;
   } else {
     // Neither a length nor chunks: the body runs to the end of the connection.
     if (!eof) return {need: Infinity};
     body = buf.subarray(at);
-    return {status, headers, body, close: true};
+    return {status, headers, body, close: true, used: buf.length};
   }
-  return {status, headers, body, close: (headers.connection || '').toLowerCase() === 'close'};
+  return {status, headers, body, close: (headers.connection || '').toLowerCase() === 'close',
+    used: at};
+}
+
+function connectionClosed() {
+  const e = new Error('connection closed by the Runtime API');
+  e.code = 'ECONNRESET';
+  return e;
 }
 
 class RuntimeClient {
@@ -146,26 +155,34 @@ class RuntimeClient {
     this.port = Number(endpoint.slice(i + 1));
     this.hostport = endpoint;
     this.sock = null;
-    this.pending = null; // the request being answered: {resolve, reject}
+    this.waiters = []; // the requests written and not answered yet, in order: {resolve, reject}
     this.tail = Promise.resolve(); // requests go one after the other on the one connection
+    // A GET next written behind the last response/error POST (pipelined): the promise of its
+    // answer, taken by nextInvocation().
+    this.nextPending = null;
+    this.nextOutstanding = false; // that GET next is not answered (or failed) yet
+    this.nextRequest = Buffer.from(this.head('GET', API_PREFIX + 'invocation/next'), 'latin1');
   }
 
   // One request at a time, in call order; resolves {status, headers (lower-case), body Buffer}.
-  request(method, urlPath, body, headers) {
-    const run = () => this.requestWithRetry(method, urlPath, body, headers);
+  // thenNext: GET next is written with it (HTTP/1.1 pipelining), its answer left in nextPending.
+  request(method, urlPath, body, headers, thenNext) {
+    const run = () => this.requestWithRetry(method, urlPath, body, headers, thenNext);
     const p = this.tail.then(run, run);
-    this.tail = p.then(() => undefined, () => undefined);
+    // The following request waits for this one's answer (and the pipelined next's).
+    this.tail = p.then(() => (thenNext ? this.nextPending : undefined), () => undefined)
+      .then(() => undefined, () => undefined);
     return p;
   }
 
   // A lost kept-alive connection is reconnected and the request resent; a refused connection is
   // retried a few times with backoff.
-  async requestWithRetry(method, urlPath, body, headers) {
+  async requestWithRetry(method, urlPath, body, headers, thenNext) {
     let delay = 10;
     for (let attempt = 0; ; attempt++) {
       const fresh = this.sock === null;
       try {
-        return await this.roundtrip(method, urlPath, body, headers);
+        return await this.roundtrip(method, urlPath, body, headers, thenNext);
       } catch (e) {
         this.close();
         if (attempt >= 5 || (fresh && (e.code !== 'ECONNREFUSED' || attempt >= 3))) throw e;
@@ -177,9 +194,16 @@ class RuntimeClient {
     }
   }
 
+  // Closes the connection; the requests still waiting for an answer fail (ECONNRESET).
   close() {
+    const waiters = this.waiters;
+    this.waiters = [];
     if (this.sock !== null) this.sock.destroy();
     this.sock = null;
+    if (waiters.length) {
+      const e = connectionClosed();
+      for (const w of waiters) w.reject(e);
+    }
   }
 
   connect() {
@@ -190,21 +214,25 @@ class RuntimeClient {
     let need = 0; // bytes the response needs at least, once its headers said so
     const onBytes = (eof) => {
       if (this.sock !== sock) return;
-      const buf = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, have);
-      const res = parseResponse(buf, eof);
-      if (res.need !== undefined) {
-        chunks = [buf];
-        need = res.need;
-        return;
-      }
-      chunks = [];
-      have = 0;
+      let buf = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, have);
       need = 0;
-      const p = this.pending;
-      this.pending = null;
-      sock.unref(); // idle between requests: the handler's event loop decides when it is empty
-      if (res.close) this.close();
-      if (p) p.resolve(res);
+      // Answers come in request order; pipelined ones may share a read.
+      while (buf.length > 0 && this.waiters.length > 0 && this.sock === sock) {
+        const res = parseResponse(buf, eof);
+        if (res.need !== undefined) {
+          need = res.need;
+          break;
+        }
+        buf = buf.subarray(res.used);
+        const w = this.waiters.shift();
+        if (res.close) this.close(); // what was pipelined behind it fails: asked again
+        w.resolve(res);
+      }
+      if (this.sock !== sock) return;
+      chunks = buf.length ? [buf] : [];
+      have = buf.length;
+      // Idle between requests: the handler's event loop decides when it is empty.
+      if (this.waiters.length === 0) sock.unref();
     };
     sock.on('data', (chunk) => {
       chunks.push(chunk);
@@ -212,41 +240,65 @@ class RuntimeClient {
       if (have >= need) onBytes(false);
     });
     sock.on('end', () => {
-      if (this.pending !== null && have > 0) onBytes(true);
+      if (this.waiters.length > 0 && have > 0) onBytes(true);
     });
     const fail = (e) => {
       if (this.sock !== sock) return; // an earlier connection, closed on purpose
       this.sock = null;
-      const p = this.pending;
-      this.pending = null;
-      if (p) p.reject(e);
+      const waiters = this.waiters;
+      this.waiters = [];
+      for (const w of waiters) w.reject(e);
     };
     sock.on('error', fail);
-    sock.on('close', () => {
-      const e = new Error('connection closed by the Runtime API');
-      e.code = 'ECONNRESET';
-      fail(e);
-    });
+    sock.on('close', () => fail(connectionClosed()));
     this.sock = sock;
   }
 
-  roundtrip(method, urlPath, body, headers) {
+  head(method, urlPath, payload, headers) {
+    let head = `${method} ${urlPath} HTTP/1.1\r\nHost: ${this.hostport}\r\n` +
+      'User-Agent: hearth-node-ric/1.0\r\n';
+    for (const k in headers || {}) head += `${k}: ${headers[k]}\r\n`;
+    if (payload) head += `Content-Length: ${payload.length}\r\n`;
+    return head + '\r\n';
+  }
+
+  roundtrip(method, urlPath, body, headers, thenNext) {
     return new Promise((resolve, reject) => {
       if (this.sock === null) this.connect();
-      this.pending = {resolve, reject};
-      let head = `${method} ${urlPath} HTTP/1.1\r\nHost: ${this.hostport}\r\n` +
-        'User-Agent: hearth-node-ric/1.0\r\n';
-      for (const k in headers || {}) head += `${k}: ${headers[k]}\r\n`;
+      this.waiters.push({resolve, reject});
       const payload = body === undefined ? null : (Buffer.isBuffer(body) ? body : Buffer.from(body, 'utf8'));
-      if (payload !== null) head += `Content-Length: ${payload.length}\r\n`;
-      head += '\r\n';
+      const head = this.head(method, urlPath, payload, headers);
       this.sock.ref();
-      this.sock.write(payload === null ? head : Buffer.concat([Buffer.from(head, 'latin1'), payload]));
+      if (thenNext) {
+        // HTTP/1.1 pipelining: GET next in the same write as the POST; its answer follows the
+        // POST's (the Runtime API may hold the POST's answer until the next invocation is ready).
+        this.nextOutstanding = true;
+        this.nextPending = new Promise((res, rej) => this.waiters.push({
+          resolve: (v) => { this.nextOutstanding = false; res(v); },
+          reject: (e) => { this.nextOutstanding = false; rej(e); }}));
+        this.nextPending.catch(() => {}); // a lost connection: nextInvocation asks again
+        this.sock.write(Buffer.concat([Buffer.from(head, 'latin1'), payload || Buffer.alloc(0),
+          this.nextRequest]));
+      } else {
+        this.sock.write(payload === null ? head : Buffer.concat([Buffer.from(head, 'latin1'), payload]));
+      }
     });
   }
 
   async nextInvocation() {
-    const r = await this.request('GET', API_PREFIX + 'invocation/next');
+    let r;
+    const pending = this.nextPending;
+    this.nextPending = null;
+    if (pending !== null) {
+      // Asked for already, behind the last POST. A connection closed before its answer (the POST
+      // refused with Connection: close, a reset) did not give it: ask again on a new one.
+      try {
+        r = await pending;
+      } catch (_e) {
+        r = undefined;
+      }
+    }
+    if (r === undefined) r = await this.request('GET', API_PREFIX + 'invocation/next');
     if (r.status !== 200) {
       const e = new Error(`next: HTTP ${r.status}: ${r.body.toString().slice(0, 200)}`);
       e.fatal = true;
@@ -255,15 +307,16 @@ class RuntimeClient {
     return r;
   }
 
-  postResponse(id, body) {
+  // thenNext (the invocation loop): GET next is pipelined behind the POST; nextInvocation() reads it.
+  postResponse(id, body, thenNext) {
     return this.request('POST', API_PREFIX + `invocation/${id}/response`, body,
-      {'Content-Type': 'application/json'});
+      {'Content-Type': 'application/json'}, thenNext);
   }
 
-  postError(id, error) {
+  postError(id, error, thenNext) {
     const r = toRapidResponse(error);
     return this.request('POST', API_PREFIX + `invocation/${id}/error`, JSON.stringify(r),
-      {'Content-Type': ERROR_CT, 'Lambda-Runtime-Function-Error-Type': String(r.errorType)});
+      {'Content-Type': ERROR_CT, 'Lambda-Runtime-Function-Error-Type': String(r.errorType)}, thenNext);
   }
 
   postInitError(error) {
@@ -452,14 +505,14 @@ async function handleInvocation(handler, r) {
     const err = new Error(`Unexpected input: ${e.message}`);
     err.name = 'Runtime.UnmarshalError';
     errorLog('Invoke Error', err);
-    await client.postError(id, err);
+    await client.postError(id, err, true);
     inflight = undefined;
     return;
   }
   const outcome = await runHandler(handler, event, r.headers);
   if ('error' in outcome) {
     errorLog('Invoke Error', outcome.error);
-    await client.postError(id, outcome.error);
+    await client.postError(id, outcome.error, true);
   } else {
     let body;
     try {
@@ -468,12 +521,12 @@ async function handleInvocation(handler, r) {
       const err = new Error(`Unable to stringify response body: ${e.message}`);
       err.name = 'Runtime.MarshalError';
       errorLog('Invoke Error', err);
-      await client.postError(id, err);
+      await client.postError(id, err, true);
       inflight = undefined;
       return;
     }
     if (body === undefined) body = 'null';
-    const res = await client.postResponse(id, body);
+    const res = await client.postResponse(id, body, true);
     if (res.status === 413) {
       process.stderr.write(`hearth-node-ric: response rejected: ${res.body.toString()}\n`);
     }
@@ -489,8 +542,11 @@ async function fatal(error, prefix, code) {
   dying = true;
   errorLog(prefix, error);
   try {
-    if (inflight !== undefined) await client.postError(inflight, error);
-    else await client.postInitError(error);
+    // Behind a pipelined GET next (the last answer posted, or being posted), the connection is
+    // taken until the next invocation comes: report on another one, and end before it comes.
+    const c = client.nextOutstanding ? new RuntimeClient(process.env.AWS_LAMBDA_RUNTIME_API || '') : client;
+    if (inflight !== undefined) await c.postError(inflight, error);
+    else await c.postInitError(error);
   } catch (_e) {
     // the Runtime API is gone
   }

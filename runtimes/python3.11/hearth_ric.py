@@ -139,6 +139,14 @@ class RuntimeClient:
         self.hostport = endpoint
         self.sock = None
         self.buf = b""
+        # Reads land here: a fresh 256 KiB bytes object per recv() costs an mmap, an mremap and
+        # a munmap each time.
+        self.rbuf = bytearray(262144)
+        self.rview = memoryview(self.rbuf)
+        # A GET next already written on this connection, its answer not read yet (pipelined
+        # behind a response/error POST).
+        self.next_sent = False
+        self.next_request = self._head("GET", _API_PREFIX + "invocation/next", None, ())
 
     def _connect(self):
         family = _socket.AF_INET6 if ":" in self.host else _socket.AF_INET
@@ -147,6 +155,7 @@ class RuntimeClient:
         s.connect((self.host, self.port))
         self.sock = s
         self.buf = b""
+        self.next_sent = False
 
     def close(self):
         if self.sock is not None:
@@ -155,12 +164,13 @@ class RuntimeClient:
             except OSError:
                 pass
         self.sock = None
+        self.next_sent = False
 
     def _read_more(self):
-        chunk = self.sock.recv(262144)
-        if not chunk:
+        n = self.sock.recv_into(self.rbuf)
+        if not n:
             raise ConnectionResetError("connection closed by the Runtime API")
-        self.buf += chunk
+        self.buf += self.rview[:n]
 
     def _read_until(self, sep):
         while True:
@@ -186,22 +196,25 @@ class RuntimeClient:
         self.buf = self.buf[n:]
         return out
 
-    def _roundtrip(self, method, path, body, headers):
+    def _head(self, method, path, body, headers):
         head = "%s %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: hearth-python-ric/1.0\r\n" % (
             method, path, self.hostport)
         for k, v in headers:
             head += "%s: %s\r\n" % (k, v)
         if body is not None:
             head += "Content-Length: %d\r\n" % len(body)
-        data = (head + "\r\n").encode("latin-1")
-        if body:
-            if len(body) < 65536:
-                self.sock.sendall(data + body)
-            else:
-                self.sock.sendall(data)
-                self.sock.sendall(body)
-        else:
-            self.sock.sendall(data)
+        return (head + "\r\n").encode("latin-1")
+
+    def _send(self, parts):
+        """Writes the buffers in one system call (a gather write, no copy)."""
+        sent = self.sock.sendmsg(parts)
+        total = 0
+        for p in parts:
+            total += len(p)
+        if sent < total:  # a signal cut a large write short
+            self.sock.sendall(memoryview(b"".join(parts))[sent:])
+
+    def _read_response(self):
         lines = self._read_until(b"\r\n\r\n").decode("latin-1").split("\r\n")
         status = int(lines[0].split(" ", 2)[1])
         hdrs = {}
@@ -235,7 +248,25 @@ class RuntimeClient:
             self.close()
         return status, hdrs, payload
 
-    def request(self, method, path, body=None, headers=()):
+    def _roundtrip(self, method, path, body, headers, then_next):
+        data = self._head(method, path, body, headers)
+        if then_next:
+            # HTTP/1.1 pipelining: GET next goes out in the same write as the POST, and its
+            # answer is read by next() after the POST's (the Runtime API may hold the POST's
+            # answer until it sends the next invocation with it).
+            self._send((data, body, self.next_request) if body else (data, self.next_request))
+            self.next_sent = True
+        elif body:
+            if len(body) < 65536:
+                self.sock.sendall(data + body)
+            else:
+                self.sock.sendall(data)
+                self.sock.sendall(body)
+        else:
+            self.sock.sendall(data)
+        return self._read_response()
+
+    def request(self, method, path, body=None, headers=(), then_next=False):
         # A lost connection is reconnected and the request resent, a few times with backoff.
         delay = 0.01
         for attempt in range(6):
@@ -243,7 +274,7 @@ class RuntimeClient:
             try:
                 if fresh:
                     self._connect()
-                return self._roundtrip(method, path, body, headers)
+                return self._roundtrip(method, path, body, headers, then_next)
             except (ConnectionError, OSError) as e:
                 self.close()
                 if attempt == 5 or (fresh and isinstance(e, ConnectionRefusedError) and attempt >= 3):
@@ -253,22 +284,38 @@ class RuntimeClient:
                     delay *= 2
 
     def next(self):
-        status, hdrs, body = self.request("GET", _API_PREFIX + "invocation/next")
+        res = None
+        if self.next_sent:
+            # Asked for already, pipelined behind the last POST: its answer follows the POST's.
+            # A connection closed before it (the POST refused with Connection: close, a reset)
+            # did not give it: ask again on a new one.
+            self.next_sent = False
+            try:
+                res = self._read_response()
+            except (ConnectionError, OSError):
+                self.close()
+        if res is None:
+            res = self.request("GET", _API_PREFIX + "invocation/next")
+        status, hdrs, body = res
         if status != 200:
             raise RuntimeApiError("next: HTTP %d: %r" % (status, body[:200]))
         return hdrs, body
 
+    # post_response and post_error ask for the next invocation in the same write (pipelined):
+    # the caller's next call must be next().
+
     def post_response(self, request_id, body, content_type="application/json"):
         status, _, rbody = self.request(
             "POST", _API_PREFIX + "invocation/%s/response" % request_id, body,
-            (("Content-Type", content_type),))
+            (("Content-Type", content_type),), True)
         return status, rbody
 
     def post_error(self, request_id, error, error_type):
         body = json_dumps(error).encode("utf-8")
         return self.request(
             "POST", _API_PREFIX + "invocation/%s/error" % request_id, body,
-            (("Content-Type", _ERROR_CT), ("Lambda-Runtime-Function-Error-Type", error_type)))[0]
+            (("Content-Type", _ERROR_CT), ("Lambda-Runtime-Function-Error-Type", error_type)),
+            True)[0]
 
     def post_init_error(self, error, error_type):
         body = json_dumps(error).encode("utf-8")

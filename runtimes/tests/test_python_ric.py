@@ -4,6 +4,7 @@ import os
 import sys
 import tempfile
 import threading
+import time
 import unittest
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -73,14 +74,153 @@ class FakeRuntimeApi:
         self.server.server_close()
 
 
+class RawRuntimeApi:
+    """A Runtime API over plain sockets, for what http.server hides: which bytes each read brought,
+    which answers went out in one write, answers held or refused as a test asks.
+
+    events: [(request id, payload)], served in order to GET next (an exhausted queue answers 500).
+    refuse: {request id: how that invocation's POST is answered instead of 202}: "413close" (413 with
+    Connection: close, then a lingering close as the daemon does), "400" (kept alive), "202reset"
+    (202, then the connection is reset without answering anything pipelined behind it).
+    hold: like the daemon, an answer to a POST with GET next already read behind it is held and
+    sent in the same write as the next invocation, which becomes ready `hold` seconds after it."""
+
+    NEXT = b"GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\n"
+
+    def __init__(self, events, refuse=None, hold=None):
+        import socket
+        self.events = list(events)
+        self.refuse = dict(refuse or {})
+        self.hold = hold
+        self.posts = []       # (path, error type, body, GET next already read when it was parsed)
+        self.writes = []      # the statuses of each write, in order
+        self.connections = 0
+        self.lock = threading.Lock()
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(8)
+        self.endpoint = "127.0.0.1:%d" % self.listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def close(self):
+        self.listener.close()
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            with self.lock:
+                self.connections += 1
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    @staticmethod
+    def _parse(buf):
+        end = buf.find(b"\r\n\r\n")
+        if end < 0:
+            return None
+        lines = buf[:end].decode("latin-1").split("\r\n")
+        method, path, _ = lines[0].split(" ", 2)
+        headers = {}
+        for line in lines[1:]:
+            k, _, v = line.partition(":")
+            headers[k.strip().lower()] = v.strip()
+        n = int(headers.get("content-length", "0"))
+        if len(buf) < end + 4 + n:
+            return None
+        return method, path, headers, buf[end + 4:end + 4 + n], buf[end + 4 + n:]
+
+    @staticmethod
+    def _answer(status, body, headers=()):
+        head = "HTTP/1.1 %d X\r\nContent-Length: %d\r\n" % (status, len(body))
+        for k, v in headers:
+            head += "%s: %s\r\n" % (k, v)
+        return (head + "\r\n").encode() + body
+
+    def _send(self, conn, statuses, data):
+        with self.lock:
+            self.writes.append(statuses)
+        conn.sendall(data)
+
+    def _serve(self, conn):
+        import socket
+        import struct
+        buf = b""
+        held = None  # (status, bytes) of an answer held for the pipelined next
+        try:
+            while True:
+                req = self._parse(buf)
+                if req is None:
+                    chunk = conn.recv(1 << 20)
+                    if not chunk:
+                        return
+                    buf += chunk
+                    continue
+                method, path, headers, body, buf = req
+                if method == "POST":
+                    rid = path.split("/")[4]
+                    pipelined = buf.startswith(self.NEXT) and self._parse(buf) is not None
+                    with self.lock:
+                        self.posts.append((path, headers.get("lambda-runtime-function-error-type"),
+                                           json.loads(body), pipelined))
+                    how = self.refuse.pop(rid, None)
+                    if how == "413close":
+                        self._send(conn, [413], self._answer(
+                            413, b'{"errorType":"RequestEntityTooLarge"}', [("Connection", "close")]))
+                        conn.shutdown(socket.SHUT_WR)
+                        while conn.recv(65536):
+                            pass
+                        return
+                    if how == "400":
+                        self._send(conn, [400], self._answer(400, b'{"errorType":"InvalidRequestID"}'))
+                        continue
+                    answer = self._answer(202, b'{"status":"OK"}')
+                    if how == "202reset":
+                        self._send(conn, [202], answer)
+                        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                        return
+                    if self.hold is not None and pipelined:
+                        held = (202, answer)
+                        continue
+                    self._send(conn, [202], answer)
+                elif method == "GET" and path.endswith("/invocation/next"):
+                    if held is not None:
+                        time.sleep(self.hold)
+                    with self.lock:
+                        ev = self.events.pop(0) if self.events else None
+                    if ev is None:
+                        answer = self._answer(500, b'{"errorType":"Runtime.Shutdown"}')
+                    else:
+                        answer = self._answer(200, ev[1], [
+                            ("Lambda-Runtime-Aws-Request-Id", ev[0]),
+                            ("Lambda-Runtime-Deadline-Ms", "99999999999999"),
+                            ("Lambda-Runtime-Trace-Id", "Root=1-" + ev[0])])
+                    statuses = [answer[9:12]]
+                    if held is not None:
+                        statuses = [held[0], int(statuses[0])]
+                        answer = held[1] + answer
+                        held = None
+                    else:
+                        statuses = [int(statuses[0])]
+                    self._send(conn, statuses, answer)
+                else:
+                    self._send(conn, [404], self._answer(404, b"{}"))
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+
 class PythonRicTest(unittest.TestCase):
-    def run_ric(self, files, handler, events, close_each=False):
+    def run_ric(self, files, handler, events, close_each=False, api=None):
         root = tempfile.mkdtemp()
         for name, text in files.items():
             os.makedirs(os.path.dirname(os.path.join(root, name)), exist_ok=True)
             with open(os.path.join(root, name), "w") as f:
                 f.write(text)
-        api = FakeRuntimeApi(events, close_each)
+        if api is None:
+            api = FakeRuntimeApi(events, close_each)
         saved_env, saved_path, saved_cwd = dict(os.environ), list(sys.path), os.getcwd()
         os.environ.update({"AWS_LAMBDA_RUNTIME_API": api.endpoint, "LAMBDA_TASK_ROOT": root,
                            "_HANDLER": handler, "AWS_LAMBDA_FUNCTION_NAME": "f",
@@ -142,6 +282,73 @@ class PythonRicTest(unittest.TestCase):
                                 [("r5", big, {}), ("r6", b'{"data": ""}', {})], close_each=True)
         self.assertEqual(posts, [("/2018-06-01/runtime/invocation/r5/response", None, {"n": 3 * 1024 * 1024}),
                                  ("/2018-06-01/runtime/invocation/r6/response", None, {"n": 0})])
+
+    # HTTP/1.1 pipelining: the answer's POST and the following GET next go out in one write.
+
+    ECHO = {"pipe.py": "import os\n"
+                       "def h(e, c):\n"
+                       "    if e.get('fail'):\n"
+                       "        raise ValueError('bad ' + c.aws_request_id)\n"
+                       "    return {'id': c.aws_request_id, 'e': e, 'trace': os.environ.get('_X_AMZN_TRACE_ID')}\n"}
+
+    def ok(self, rid, pipelined=True):
+        return ("/2018-06-01/runtime/invocation/%s/response" % rid, None,
+                {"id": rid, "e": {"n": rid}, "trace": "Root=1-" + rid}, pipelined)
+
+    def events(self, *rids):
+        return [(rid, json.dumps({"n": rid}).encode()) for rid in rids]
+
+    def test_post_and_next_pipelined_in_one_write(self):
+        api = RawRuntimeApi(self.events("r1", "r2", "r3"))
+        rc, posts = self.run_ric(self.ECHO, "pipe.h", None, api=api)
+        self.assertEqual(rc, 1)  # 500 once the events are served
+        # Each POST arrived with GET next already behind it, before the server answered it.
+        self.assertEqual(posts, [self.ok("r1"), self.ok("r2"), self.ok("r3")])
+        self.assertEqual(api.connections, 1)
+
+    def test_errors_are_pipelined_too(self):
+        api = RawRuntimeApi([("e1", b'{"fail": true}'), ("e2", b'{"n": "e2"}')])
+        _, posts = self.run_ric(self.ECHO, "pipe.h", None, api=api)
+        self.assertEqual(len(posts), 2)
+        path, etype, body, pipelined = posts[0]
+        self.assertEqual((path, etype, body["errorMessage"], pipelined),
+                         ("/2018-06-01/runtime/invocation/e1/error", "ValueError", "bad e1", True))
+        self.assertEqual(posts[1][:2], ("/2018-06-01/runtime/invocation/e2/response", None))
+        self.assertTrue(posts[1][3])
+
+    def test_server_holding_the_answer_until_the_next_invocation(self):
+        # As the daemon does: the 202 goes out only with the next invocation, in one write.
+        api = RawRuntimeApi(self.events("r1", "r2", "r3"), hold=0.05)
+        rc, posts = self.run_ric(self.ECHO, "pipe.h", None, api=api)
+        self.assertEqual(rc, 1)
+        self.assertEqual(posts, [self.ok("r1"), self.ok("r2"), self.ok("r3")])
+        self.assertEqual(api.writes, [[200], [202, 200], [202, 200], [202, 500]])
+
+    def test_refused_posts_still_get_the_next_invocation_once(self):
+        # r1's answer is refused with 413 and Connection: close (the pipelined GET next is never
+        # answered: asked again on a new connection), r2's with a kept-alive 400 (next follows on
+        # the same connection), r3's 202 is followed by a reset (asked again). No invocation is
+        # lost or repeated.
+        import contextlib
+        import io
+        api = RawRuntimeApi(self.events("r1", "r2", "r3", "r4"),
+                            refuse={"r1": "413close", "r2": "400", "r3": "202reset"})
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err):
+            rc, posts = self.run_ric(self.ECHO, "pipe.h", None, api=api)
+        self.assertEqual(rc, 1)
+        self.assertEqual(posts, [self.ok("r1"), self.ok("r2"), self.ok("r3"), self.ok("r4")])
+        self.assertEqual(api.connections, 3)
+        self.assertIn("hearth-python-ric: response rejected: {\"errorType\":\"RequestEntityTooLarge\"}",
+                      err.getvalue())
+
+    def test_refused_post_with_a_holding_server(self):
+        api = RawRuntimeApi(self.events("r1", "r2", "r3"), refuse={"r2": "413close"}, hold=0.02)
+        rc, posts = self.run_ric(self.ECHO, "pipe.h", None, api=api)
+        self.assertEqual(rc, 1)
+        self.assertEqual(posts, [self.ok("r1"), self.ok("r2"), self.ok("r3")])
+        self.assertEqual(api.writes, [[200], [202, 200], [413], [200], [202, 500]])
+
 
     def test_environment_without_os_then_with_os(self):
         # The real bootstrap in a child process (no `os` imported by anyone until the handler

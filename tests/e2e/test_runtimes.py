@@ -143,6 +143,31 @@ exports.handler = async () => ({ layer: mod.VALUE });
 '''
 
 
+# One warm environment through answers, errors and a refused (413) answer: the runtime clients
+# pipeline GET next behind every response/error POST; a count kept across invocations shows each
+# event was delivered once.
+PY_SEQUENCE = '''count = 0
+
+
+def lambda_handler(event, context):
+    global count
+    count += 1
+    if event.get("big"):
+        return "z" * (7 * 1024 * 1024)
+    if event.get("fail"):
+        raise ValueError("failed at %d" % count)
+    return {"count": count, "n": event.get("n"), "id": context.aws_request_id}
+'''
+
+NODE_SEQUENCE = '''let count = 0;
+exports.handler = async (event, context) => {
+  count++;
+  if (event.big) return 'z'.repeat(7 * 1024 * 1024);
+  if (event.fail) throw new Error(`failed at ${count}`);
+  return { count, n: event.n, id: context.awsRequestId };
+};
+'''
+
 class RuntimesTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -316,6 +341,37 @@ class RuntimesTest(unittest.TestCase):
         r, out, _ = self.invoke("node-large", json.dumps(event).encode())
         self.assertNotIn("FunctionError", r)
         self.assertEqual(len(out["data"]), 5 * 1024 * 1024)
+
+
+    def check_sequence(self, name):
+        # Successes, errors and an answer over the 6 MB limit (refused with 413 and the
+        # connection closed) on one warm environment: every later invoke gets its own event,
+        # once, from the same process.
+        steps = [{"n": 1}, {"n": 2}, {"fail": True}, {"n": 4}, {"big": True}, {"n": 6},
+                 {"fail": True}, {"big": True}, {"n": 9}, {"n": 10}]
+        for count, event in enumerate(steps, 1):
+            with self.subTest(count=count, event=event):
+                r, out, _ = self.invoke(name, json.dumps(event).encode())
+                if event.get("fail"):
+                    self.assertEqual(r["FunctionError"], "Unhandled")
+                    self.assertEqual(out["errorMessage"], "failed at %d" % count)
+                elif event.get("big"):
+                    self.assertEqual(r["FunctionError"], "Unhandled")
+                    self.assertEqual(out["errorType"], "Function.ResponseSizeTooLarge")
+                else:
+                    self.assertNotIn("FunctionError", r)
+                    self.assertEqual(out, {"count": count, "n": event["n"],
+                                           "id": r["ResponseMetadata"]["RequestId"]})
+
+    def test_python_warm_sequence_with_refused_answers(self):
+        self.create("py-seq", "python3.11", "lambda_function.lambda_handler",
+                    {"lambda_function.py": PY_SEQUENCE}, MemorySize=512)
+        self.check_sequence("py-seq")
+
+    def test_node_warm_sequence_with_refused_answers(self):
+        self.create("node-seq", "nodejs20.x", "index.handler", {"index.js": NODE_SEQUENCE},
+                    MemorySize=512)
+        self.check_sequence("node-seq")
 
     # -- Both ---------------------------------------------------------------------------------
 
