@@ -109,6 +109,21 @@ Result<int64_t> ParseVersionNumber(std::string_view text) {
   return v;
 }
 
+// The {LayerName} and {VersionNumber} of a path (GetLayerVersion, DeleteLayerVersion).
+struct LayerVersionPath {
+  std::string name;
+  int64_t version = 0;
+};
+
+Result<LayerVersionPath> ParseLayerVersionPath(std::string_view layer, std::string_view version,
+                                               std::string_view region, std::string_view account) {
+  auto name = ParseLayerName(layer, region, account);
+  if (!name) return std::unexpected(name.error());
+  auto number = ParseVersionNumber(version);
+  if (!number) return std::unexpected(number.error());
+  return LayerVersionPath{std::move(*name), *number};
+}
+
 Result<int> ParseMaxItems(const std::string& max_items) {
   if (max_items.empty()) return kLayerPageMax;
   int v = 0;
@@ -120,14 +135,17 @@ Result<int> ParseMaxItems(const std::string& max_items) {
   return v;
 }
 
+// The enums of CompatibleRuntimes and CompatibleArchitectures, with Lambda's constraint text.
+constexpr std::string_view kRuntimeEnum = "Member must satisfy enum value set of the Runtime type";
+constexpr std::string_view kArchitectureEnum = "Member must satisfy enum value set: [x86_64, arm64]";
+bool IsKnownArchitecture(std::string_view arch) { return arch == "x86_64" || arch == "arm64"; }
+
 Status CheckRuntimeFilter(const std::string& runtime, const std::string& arch) {
   if (!runtime.empty() && !IsKnownRuntime(runtime)) {
-    return ConstraintError(runtime, "compatibleRuntime",
-                           "Member must satisfy enum value set of the Runtime type");
+    return ConstraintError(runtime, "compatibleRuntime", kRuntimeEnum);
   }
-  if (!arch.empty() && arch != "x86_64" && arch != "arm64") {
-    return ConstraintError(arch, "compatibleArchitecture",
-                           "Member must satisfy enum value set: [x86_64, arm64]");
+  if (!arch.empty() && !IsKnownArchitecture(arch)) {
+    return ConstraintError(arch, "compatibleArchitecture", kArchitectureEnum);
   }
   return Status::Ok();
 }
@@ -141,8 +159,14 @@ bool Matches(const store::LayerVersion& lv, const std::string& runtime, const st
   return true;
 }
 
+// A function's Layers names a version that does not exist (InvalidParameterValueException).
 Status LayerVersionMissing(std::string_view arn) {
   return Status::InvalidArgument(fmt::format("Layer version {} does not exist.", arn));
+}
+
+// GetLayerVersion(ByArn) of a version that does not exist (ResourceNotFoundException).
+Status LayerVersionNotFound(std::string_view arn) {
+  return Status::NotFound(fmt::format("Layer version {} does not exist.", arn));
 }
 
 // Publish body members (strings and string lists), checked as Lambda's model does.
@@ -170,6 +194,29 @@ Result<std::vector<std::string>> StringList(const json::object& o, std::string_v
   return out;
 }
 
+// A list of enum values (CompatibleRuntimes, CompatibleArchitectures; `field` names it in errors):
+// at most `max` items, each `known` (`enum_rule` is the constraint it breaks otherwise).
+Result<std::vector<std::string>> EnumList(const json::object& o, std::string_view key,
+                                          std::string_view field, size_t max,
+                                          bool (*known)(std::string_view),
+                                          std::string_view enum_rule) {
+  auto items = StringList(o, key);
+  if (!items) return std::unexpected(items.error());
+  if (items->size() > max) {
+    return std::unexpected(
+        ConstraintError(fmt::format("[{}]", fmt::join(*items, ", ")), field,
+                        fmt::format("Member must have length less than or equal to {}", max)));
+  }
+  for (const auto& item : *items) {
+    if (!known(item)) {
+      return std::unexpected(ConstraintError(fmt::format("[{}]", fmt::join(*items, ", ")), field,
+                                             fmt::format("Member must satisfy constraint: [{}]",
+                                                         enum_rule)));
+    }
+  }
+  return items;
+}
+
 Result<PublishRequest> ParsePublish(std::string_view body) {
   boost::system::error_code ec;
   json::value v = json::parse(body, ec);
@@ -195,37 +242,14 @@ Result<PublishRequest> ParsePublish(std::string_view body) {
         ConstraintError(r.description, "description", MaxLength(kMaxDescriptionLength)));
   if (r.license.size() > kMaxLicenseLength)
     return std::unexpected(ConstraintError(r.license, "licenseInfo", MaxLength(kMaxLicenseLength)));
-  auto runtimes = StringList(o, "CompatibleRuntimes");
+  auto runtimes = EnumList(o, "CompatibleRuntimes", "compatibleRuntimes",
+                           kMaxCompatibleRuntimes, IsKnownRuntime, kRuntimeEnum);
   if (!runtimes) return std::unexpected(runtimes.error());
   r.runtimes = std::move(*runtimes);
-  if (r.runtimes.size() > kMaxCompatibleRuntimes) {
-    return std::unexpected(ConstraintError(fmt::format("[{}]", fmt::join(r.runtimes, ", ")),
-                                           "compatibleRuntimes",
-                                           "Member must have length less than or equal to 15"));
-  }
-  for (const auto& rt : r.runtimes) {
-    if (!IsKnownRuntime(rt)) {
-      return std::unexpected(ConstraintError(
-          fmt::format("[{}]", fmt::join(r.runtimes, ", ")), "compatibleRuntimes",
-          "Member must satisfy constraint: [Member must satisfy enum value set of the Runtime "
-          "type]"));
-    }
-  }
-  auto archs = StringList(o, "CompatibleArchitectures");
+  auto archs = EnumList(o, "CompatibleArchitectures", "compatibleArchitectures",
+                        kMaxCompatibleArchitectures, IsKnownArchitecture, kArchitectureEnum);
   if (!archs) return std::unexpected(archs.error());
   r.architectures = std::move(*archs);
-  if (r.architectures.size() > kMaxCompatibleArchitectures) {
-    return std::unexpected(ConstraintError(fmt::format("[{}]", fmt::join(r.architectures, ", ")),
-                                           "compatibleArchitectures",
-                                           "Member must have length less than or equal to 2"));
-  }
-  for (const auto& a : r.architectures) {
-    if (a != "x86_64" && a != "arm64") {
-      return std::unexpected(ConstraintError(
-          fmt::format("[{}]", fmt::join(r.architectures, ", ")), "compatibleArchitectures",
-          "Member must satisfy constraint: [Member must satisfy enum value set: [x86_64, arm64]]"));
-    }
-  }
   const json::value* content = o.if_contains("Content");
   if (content == nullptr || content->is_null()) return std::unexpected(NullError("content"));
   if (!content->is_object()) {
@@ -405,24 +429,11 @@ asio::awaitable<http::Response> LambdaApi::PublishLayerVersion(Request& req, con
 asio::awaitable<http::Response> LambdaApi::GetLayerVersion(Request& req, const std::string& rid,
                                                            const std::string& layer,
                                                            const std::string& version) {
-  auto name = ParseLayerName(layer, ctx_.config->region, ctx_.config->account_id);
-  if (!name) co_return Error(req, rid, name.error());
-  auto number = ParseVersionNumber(version);
-  if (!number) co_return Error(req, rid, number.error());
-  store::MetadataStore* store = ctx_.store;
-  const std::string layer_name = *name;
-  const int64_t n = *number;
-  auto get = [store, layer_name, n]() { return store->GetLayerVersion(layer_name, n, false); };
-  auto lv = co_await RunBlocking(*ctx_.workers, std::move(get));
-  if (!lv) {
-    if (lv.error().code() == StatusCode::kNotFound) {
-      co_return Error(req, rid,
-                      Status::NotFound(fmt::format("Layer version {} does not exist.",
-                                                   LayerArn(layer_name, n))));
-    }
-    co_return Error(req, rid, lv.error());
-  }
-  co_return Json(req, rid, 200, RenderLayerVersion(req, *lv, true));
+  auto path = ParseLayerVersionPath(layer, version, ctx_.config->region, ctx_.config->account_id);
+  if (!path) co_return Error(req, rid, path.error());
+  const std::string layer_name = path->name;
+  const int64_t n = path->version;
+  co_return co_await GetLayerVersionNumber(req, rid, layer_name, n);
 }
 
 asio::awaitable<http::Response> LambdaApi::GetLayerVersionByArn(Request& req,
@@ -435,10 +446,8 @@ asio::awaitable<http::Response> LambdaApi::GetLayerVersionByArn(Request& req,
         ConstraintError(arn, "arn",
                         arn.size() > 140 ? MaxLength(140) : Pattern(kLayerVersionArnPattern)));
   }
-  if (parts->region != ctx_.config->region || parts->account != ctx_.config->account_id) {
-    co_return Error(req, rid,
-                    Status::NotFound(fmt::format("Layer version {} does not exist.", arn)));
-  }
+  if (parts->region != ctx_.config->region || parts->account != ctx_.config->account_id)
+    co_return Error(req, rid, LayerVersionNotFound(arn));
   const std::string layer_name = parts->name;
   const int64_t version = parts->version;
   co_return co_await GetLayerVersionNumber(req, rid, layer_name, version);
@@ -453,14 +462,9 @@ asio::awaitable<http::Response> LambdaApi::GetLayerVersionNumber(Request& req,
     return store->GetLayerVersion(layer_name, version, false);
   };
   auto lv = co_await RunBlocking(*ctx_.workers, std::move(get));
-  if (!lv) {
-    if (lv.error().code() == StatusCode::kNotFound) {
-      co_return Error(req, rid,
-                      Status::NotFound(fmt::format("Layer version {} does not exist.",
-                                                   LayerArn(layer_name, version))));
-    }
-    co_return Error(req, rid, lv.error());
-  }
+  if (!lv && lv.error().code() == StatusCode::kNotFound)
+    co_return Error(req, rid, LayerVersionNotFound(LayerArn(layer_name, version)));
+  if (!lv) co_return Error(req, rid, lv.error());
   co_return Json(req, rid, 200, RenderLayerVersion(req, *lv, true));
 }
 
@@ -546,22 +550,16 @@ asio::awaitable<http::Response> LambdaApi::ListLayerVersions(
 asio::awaitable<http::Response> LambdaApi::DeleteLayerVersion(Request& req, const std::string& rid,
                                                               const std::string& layer,
                                                               const std::string& version) {
-  auto name = ParseLayerName(layer, ctx_.config->region, ctx_.config->account_id);
-  if (!name) co_return Error(req, rid, name.error());
-  auto number = ParseVersionNumber(version);
-  if (!number) co_return Error(req, rid, number.error());
+  auto path = ParseLayerVersionPath(layer, version, ctx_.config->region, ctx_.config->account_id);
+  if (!path) co_return Error(req, rid, path.error());
   store::MetadataStore* store = ctx_.store;
-  const std::string layer_name = *name;
-  const int64_t n = *number;
+  const std::string layer_name = path->name;
+  const int64_t n = path->version;
   // Functions using it keep working: their /opt trees and the code they link stay.
   auto remove = [store, layer_name, n]() { return store->DeleteLayerVersion(layer_name, n); };
   Status st = co_await RunBlocking(*ctx_.workers, std::move(remove));
   if (!st.ok()) co_return Error(req, rid, st);
-  Response res{bhttp::status::no_content, req.version()};
-  res.keep_alive(req.keep_alive());
-  res.set("x-amzn-RequestId", rid);
-  res.prepare_payload();
-  co_return res;
+  co_return NoContent(req, rid);
 }
 
 }  // namespace hearth::api

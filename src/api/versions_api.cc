@@ -20,7 +20,6 @@ namespace hearth::api {
 
 namespace asio = boost::asio;
 namespace json = boost::json;
-namespace bhttp = boost::beast::http;
 
 namespace {
 
@@ -51,6 +50,19 @@ bool SameContent(const config::FunctionConfig& version, const config::FunctionCo
 
 bool AllDigits(std::string_view s) {
   return !s.empty() && s.find_first_not_of("0123456789") == std::string_view::npos;
+}
+
+// A request body as JSON; an empty body is {} when `empty_ok`. InvalidContent as Lambda's when
+// it does not parse.
+Result<json::value> ParseBody(const std::string& body, bool empty_ok) {
+  if (empty_ok && body.empty()) return json::object{};
+  boost::system::error_code ec;
+  json::value v = json::parse(body, ec);
+  if (ec) {
+    return std::unexpected(
+        Status::InvalidContent("Could not parse request body into json: " + ec.message()));
+  }
+  return v;
 }
 
 }  // namespace
@@ -120,19 +132,15 @@ asio::awaitable<http::Response> LambdaApi::PublishVersion(Request& req, const st
   if (!fr) co_return Error(req, rid, fr.error());
   if (!fr->qualifier.empty())
     co_return Error(req, rid, Status::InvalidArgument("PublishVersion takes an unqualified function name"));
-  json::value body = json::object{};
-  if (!req.body().empty()) {
-    boost::system::error_code ec;
-    body = json::parse(req.body(), ec);
-    if (ec || !body.is_object())
-      co_return Error(req, rid,
-                      Status::InvalidContent("Could not parse request body into json: " +
-                                             (ec ? ec.message() : std::string("not an object"))));
-  }
+  auto body = ParseBody(req.body(), /*empty_ok=*/true);
+  if (!body) co_return Error(req, rid, body.error());
+  if (!body->is_object())
+    co_return Error(req, rid,
+                    Status::InvalidContent("Could not parse request body into json: not an object"));
   std::string sha, description, revision;
   for (auto [key, out] : {std::pair{"CodeSha256", &sha}, std::pair{"Description", &description},
                           std::pair{"RevisionId", &revision}}) {
-    const json::value* v = body.as_object().if_contains(key);
+    const json::value* v = body->as_object().if_contains(key);
     if (v == nullptr || v->is_null()) continue;
     if (!v->is_string())
       co_return Error(req, rid,
@@ -244,11 +252,7 @@ asio::awaitable<http::Response> LambdaApi::DeleteVersion(Request& req, const std
   ctx_.registry->EraseVersion(name, version);
   ctx_.manager->Retire(name);
   co_await ForgetProvisioned(name, version);  // concurrency_api.cc
-  Response res{bhttp::status::no_content, req.version()};
-  res.keep_alive(req.keep_alive());
-  res.set("x-amzn-RequestId", rid);
-  res.prepare_payload();
-  co_return res;
+  co_return NoContent(req, rid);
 }
 
 // --- Aliases ---------------------------------------------------------------------------------
@@ -267,19 +271,48 @@ Status CheckAliasTargets(const invoke::FunctionEntry& e, const config::AliasConf
   return Status::Ok();
 }
 
+// The path of GetAlias, UpdateAlias and DeleteAlias: the function reference (`fr`, resolved)
+// and then the alias name must be valid.
+Status CheckAliasPath(const Result<FunctionRef>& fr, const std::string& alias) {
+  if (!fr) return fr.error();
+  return ValidateAliasName(alias);
+}
+
+// What GetAlias, UpdateAlias and DeleteAlias act on.
+struct AliasTarget {
+  const invoke::FunctionEntry* function = nullptr;
+  const config::AliasConfig* alias = nullptr;  // null when the function has no such alias
+};
+
+// Looks `function` and its `alias` up in the registry. NotFound as Lambda's when the function is
+// unknown, or when the alias is and `need_alias`.
+Result<AliasTarget> FindAliasTarget(const ApiContext& ctx, const std::string& function,
+                                    const std::string& alias, bool need_alias) {
+  const std::string& region = ctx.config->region;
+  const std::string& account = ctx.config->account_id;
+  AliasTarget t;
+  t.function = ctx.registry->Find(function);
+  if (!t.function) {
+    return std::unexpected(
+        Status::NotFound("Function not found: " + FunctionArn(region, account, function)));
+  }
+  t.alias = t.function->FindAlias(alias);
+  if (!t.alias && need_alias) {
+    return std::unexpected(Status::NotFound("Cannot find alias arn: " +
+                                            FunctionArn(region, account, function, alias)));
+  }
+  return t;
+}
+
 }  // namespace
 
 asio::awaitable<http::Response> LambdaApi::CreateAlias(Request& req, const std::string& rid,
                                                        const std::string& ref) {
   auto fr = ResolveRef(ref, "");
   if (!fr) co_return Error(req, rid, fr.error());
-  json::value body;
-  boost::system::error_code ec;
-  body = json::parse(req.body(), ec);
-  if (ec)
-    co_return Error(req, rid,
-                    Status::InvalidContent("Could not parse request body into json: " + ec.message()));
-  auto parsed = ParseAliasRequest(body, /*create=*/true);
+  auto body = ParseBody(req.body(), /*empty_ok=*/false);
+  if (!body) co_return Error(req, rid, body.error());
+  auto parsed = ParseAliasRequest(*body, /*create=*/true);
   if (!parsed) co_return Error(req, rid, parsed.error());
   config::AliasConfig a;
   a.function_name = fr->name;
@@ -308,39 +341,26 @@ asio::awaitable<http::Response> LambdaApi::GetAlias(Request& req, const std::str
                                                     const std::string& ref,
                                                     const std::string& alias) {
   auto fr = ResolveRef(ref, "");
-  if (!fr) co_return Error(req, rid, fr.error());
-  if (Status st = ValidateAliasName(alias); !st.ok()) co_return Error(req, rid, st);
-  const invoke::FunctionEntry* e = ctx_.registry->Find(fr->name);
-  if (!e) co_return Error(req, rid, Status::NotFound("Function not found: " + Arn(fr->name)));
-  const config::AliasConfig* a = e->FindAlias(alias);
-  if (!a)
-    co_return Error(req, rid,
-                    Status::NotFound("Cannot find alias arn: " + Arn(fr->name, alias)));
-  co_return Json(req, rid, 200, RenderAlias(*a, ctx_.config->region, ctx_.config->account_id));
+  if (Status st = CheckAliasPath(fr, alias); !st.ok()) co_return Error(req, rid, st);
+  auto target = FindAliasTarget(ctx_, fr->name, alias, /*need_alias=*/true);
+  if (!target) co_return Error(req, rid, target.error());
+  co_return Json(req, rid, 200,
+                 RenderAlias(*target->alias, ctx_.config->region, ctx_.config->account_id));
 }
 
 asio::awaitable<http::Response> LambdaApi::UpdateAlias(Request& req, const std::string& rid,
                                                        const std::string& ref,
                                                        const std::string& alias) {
   auto fr = ResolveRef(ref, "");
-  if (!fr) co_return Error(req, rid, fr.error());
-  if (Status st = ValidateAliasName(alias); !st.ok()) co_return Error(req, rid, st);
-  json::value body = json::object{};
-  if (!req.body().empty()) {
-    boost::system::error_code ec;
-    body = json::parse(req.body(), ec);
-    if (ec)
-      co_return Error(req, rid, Status::InvalidContent(
-                                    "Could not parse request body into json: " + ec.message()));
-  }
-  auto parsed = ParseAliasRequest(body, /*create=*/false);
+  if (Status st = CheckAliasPath(fr, alias); !st.ok()) co_return Error(req, rid, st);
+  auto body = ParseBody(req.body(), /*empty_ok=*/true);
+  if (!body) co_return Error(req, rid, body.error());
+  auto parsed = ParseAliasRequest(*body, /*create=*/false);
   if (!parsed) co_return Error(req, rid, parsed.error());
-  const invoke::FunctionEntry* e = ctx_.registry->Find(fr->name);
-  if (!e) co_return Error(req, rid, Status::NotFound("Function not found: " + Arn(fr->name)));
-  const config::AliasConfig* current = e->FindAlias(alias);
-  if (!current)
-    co_return Error(req, rid,
-                    Status::NotFound("Cannot find alias arn: " + Arn(fr->name, alias)));
+  auto target = FindAliasTarget(ctx_, fr->name, alias, /*need_alias=*/true);
+  if (!target) co_return Error(req, rid, target.error());
+  const invoke::FunctionEntry* e = target->function;
+  const config::AliasConfig* current = target->alias;
   if (!parsed->revision_id.empty() && parsed->revision_id != current->revision_id)
     co_return Error(req, rid, RevisionMismatch());
   config::AliasConfig a = *current;
@@ -367,11 +387,10 @@ asio::awaitable<http::Response> LambdaApi::DeleteAlias(Request& req, const std::
                                                        const std::string& ref,
                                                        const std::string& alias) {
   auto fr = ResolveRef(ref, "");
-  if (!fr) co_return Error(req, rid, fr.error());
-  if (Status st = ValidateAliasName(alias); !st.ok()) co_return Error(req, rid, st);
-  const invoke::FunctionEntry* e = ctx_.registry->Find(fr->name);
-  if (!e) co_return Error(req, rid, Status::NotFound("Function not found: " + Arn(fr->name)));
-  if (e->FindAlias(alias)) {
+  if (Status st = CheckAliasPath(fr, alias); !st.ok()) co_return Error(req, rid, st);
+  auto target = FindAliasTarget(ctx_, fr->name, alias, /*need_alias=*/false);
+  if (!target) co_return Error(req, rid, target.error());
+  if (target->alias) {
     if (Status st = BeginWrite(fr->name); !st.ok()) co_return Error(req, rid, st);
     const std::string name = fr->name;
     Defer end([&] { EndWrite(name); });
@@ -383,11 +402,7 @@ asio::awaitable<http::Response> LambdaApi::DeleteAlias(Request& req, const std::
     co_await ForgetProvisioned(name, alias);  // concurrency_api.cc
   }
   // Deleting an absent alias succeeds, as in Lambda.
-  Response res{bhttp::status::no_content, req.version()};
-  res.keep_alive(req.keep_alive());
-  res.set("x-amzn-RequestId", rid);
-  res.prepare_payload();
-  co_return res;
+  co_return NoContent(req, rid);
 }
 
 asio::awaitable<http::Response> LambdaApi::ListAliases(Request& req, const std::string& rid,

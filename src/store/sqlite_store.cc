@@ -2,7 +2,6 @@
 
 #include <sqlite3.h>
 
-#include <algorithm>
 #include <cstdint>
 #include <exception>
 #include <iterator>
@@ -11,6 +10,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -79,11 +79,14 @@ struct StmtFinalizer {
 };
 using StmtPtr = std::unique_ptr<sqlite3_stmt, StmtFinalizer>;
 
-// One prepared statement. Bind indexes are 1-based and Column indexes 0-based, as in SQLite.
-// Bind chains and records the first failure, which Step then reports, so call sites stay flat.
+// One prepared statement with its parameters bound. Parameter indexes are 1-based and column
+// indexes 0-based, as in SQLite. Every failure is a Status naming the statement's SQL.
 class Stmt {
  public:
-  static Result<Stmt> Prepare(sqlite3* db, std::string_view sql) {
+  // Prepares `sql` and binds `args` to ?1, ?2, ... in order: integers (and bool) as INTEGER,
+  // floating point as REAL, anything a std::string_view takes as TEXT.
+  template <class... Args>
+  static Result<Stmt> Prepare(sqlite3* db, std::string_view sql, const Args&... args) {
     sqlite3_stmt* raw = nullptr;
     int rc = sqlite3_prepare_v2(db, sql.data(), static_cast<int>(sql.size()), &raw, nullptr);
     StmtPtr stmt(raw);
@@ -91,24 +94,16 @@ class Stmt {
       return std::unexpected(SqliteError(db, rc, fmt::format("prepare \"{}\"", sql)));
     }
     if (!stmt) return std::unexpected(Status::Internal(fmt::format("empty SQL: \"{}\"", sql)));
-    return Stmt(db, std::move(stmt));
-  }
-
-  Stmt& Bind(int index, std::string_view text) {
-    return Check(sqlite3_bind_text64(stmt_.get(), index, text.data(), text.size(),
-                                     SQLITE_TRANSIENT, SQLITE_UTF8),
-                 index);
-  }
-  Stmt& Bind(int index, int64_t value) {
-    return Check(sqlite3_bind_int64(stmt_.get(), index, value), index);
-  }
-  Stmt& BindDouble(int index, double value) {
-    return Check(sqlite3_bind_double(stmt_.get(), index, value), index);
+    Stmt out(db, std::move(stmt));
+    int index = 0;
+    Status bound;
+    (void)((bound = out.Bind(++index, args)).ok() && ...);  // stops at the first failure
+    if (!bound.ok()) return std::unexpected(std::move(bound));
+    return out;
   }
 
   // True when a row is ready for Column*, false when the statement has finished.
   Result<bool> Step() {
-    if (!bind_status_.ok()) return std::unexpected(bind_status_);
     rc_ = sqlite3_step(stmt_.get());
     if (rc_ == SQLITE_ROW) return true;
     if (rc_ == SQLITE_DONE) return false;
@@ -122,8 +117,39 @@ class Stmt {
     return Status::Ok();
   }
 
-  // The result code of the latest Step (extended result codes are on).
-  int last_rc() const { return rc_; }
+  // Steps to the statement's first row, for the Column* getters; `if_none` when it has none.
+  Status StepRow(Status if_none) {
+    auto row = Step();
+    if (!row) return row.error();
+    if (!*row) return if_none;
+    return Status::Ok();
+  }
+
+  // Steps through every row, turning each into an element with `read(*this)`, which returns the
+  // element or a Result of it (its error then ends the walk).
+  template <class Read>
+  auto Collect(Read&& read) {
+    using Returned = std::invoke_result_t<Read&, Stmt&>;
+    using Element = typename ElementOf<Returned>::type;
+    Result<std::vector<Element>> out{std::in_place};
+    while (true) {
+      auto row = Step();
+      if (!row) return decltype(out)(std::unexpected(row.error()));
+      if (!*row) return out;
+      if constexpr (ElementOf<Returned>::kIsResult) {
+        Returned element = read(*this);
+        if (!element) return decltype(out)(std::unexpected(element.error()));
+        out->push_back(*std::move(element));
+      } else {
+        out->push_back(read(*this));
+      }
+    }
+  }
+
+  // After a failed Run: whether it broke a PRIMARY KEY or UNIQUE constraint (a taken name).
+  bool ViolatedUniqueness() const {
+    return rc_ == SQLITE_CONSTRAINT_PRIMARYKEY || rc_ == SQLITE_CONSTRAINT_UNIQUE;
+  }
 
   std::string_view ColumnText(int col) {
     const auto* p = sqlite3_column_text(stmt_.get(), col);
@@ -131,18 +157,51 @@ class Stmt {
     if (p == nullptr) return {};
     return {reinterpret_cast<const char*>(p), static_cast<size_t>(n)};
   }
+  std::string ColumnString(int col) { return std::string(ColumnText(col)); }
   int64_t ColumnInt(int col) { return sqlite3_column_int64(stmt_.get(), col); }
   double ColumnDouble(int col) { return sqlite3_column_double(stmt_.get(), col); }
 
  private:
+  template <class T>
+  struct ElementOf {
+    using type = T;
+    static constexpr bool kIsResult = false;
+  };
+  template <class T>
+  struct ElementOf<Result<T>> {
+    using type = T;
+    static constexpr bool kIsResult = true;
+  };
+
   Stmt(sqlite3* db, StmtPtr stmt) : db_(db), stmt_(std::move(stmt)) {}
 
-  Stmt& Check(int rc, int index) {
-    if (rc != SQLITE_OK && bind_status_.ok()) {
-      bind_status_ = SqliteError(db_, rc, fmt::format("bind ?{} of \"{}\"", index, Sql()));
-    }
-    return *this;
+  Status Bind(int index, std::string_view text) {
+    return Check(sqlite3_bind_text64(stmt_.get(), index, text.data(), text.size(),
+                                     SQLITE_TRANSIENT, SQLITE_UTF8),
+                 index);
   }
+  Status Bind(int index, int64_t value) {
+    return Check(sqlite3_bind_int64(stmt_.get(), index, value), index);
+  }
+  Status Bind(int index, double value) {
+    return Check(sqlite3_bind_double(stmt_.get(), index, value), index);
+  }
+  // Integers of other widths and bool are INTEGER; float is REAL.
+  template <class T>
+    requires std::is_arithmetic_v<T>
+  Status Bind(int index, T value) {
+    if constexpr (std::is_floating_point_v<T>) {
+      return Bind(index, static_cast<double>(value));
+    } else {
+      return Bind(index, static_cast<int64_t>(value));
+    }
+  }
+
+  Status Check(int rc, int index) {
+    if (rc == SQLITE_OK) return Status::Ok();
+    return SqliteError(db_, rc, fmt::format("bind ?{} of \"{}\"", index, Sql()));
+  }
+
   std::string_view Sql() const {
     const char* sql = sqlite3_sql(stmt_.get());
     return sql ? sql : "";
@@ -150,9 +209,27 @@ class Stmt {
 
   sqlite3* db_;
   StmtPtr stmt_;
-  Status bind_status_;
-  int rc_ = SQLITE_OK;
+  int rc_ = SQLITE_OK;  // of the latest Step (extended result codes are on)
 };
+
+// Prepares, binds and runs one statement that returns no rows (see Stmt::Prepare).
+template <class... Args>
+Status Execute(sqlite3* db, std::string_view sql, const Args&... args) {
+  auto stmt = Stmt::Prepare(db, sql, args...);
+  if (!stmt) return stmt.error();
+  return stmt->Run();
+}
+
+// Execute for an INSERT of a new key: `if_taken` when the key is taken (the statement breaks a
+// PRIMARY KEY or UNIQUE constraint).
+template <class... Args>
+Status InsertNew(sqlite3* db, Status if_taken, std::string_view sql, const Args&... args) {
+  auto stmt = Stmt::Prepare(db, sql, args...);
+  if (!stmt) return stmt.error();
+  Status st = stmt->Run();
+  if (!st.ok() && stmt->ViolatedUniqueness()) return if_taken;
+  return st;
+}
 
 // Runs SQL that returns no rows; it may hold several statements (migrations).
 Status Exec(sqlite3* db, const char* sql, std::string_view context) {
@@ -165,9 +242,8 @@ Status Exec(sqlite3* db, const char* sql, std::string_view context) {
 Result<int64_t> QueryInt(sqlite3* db, std::string_view sql) {
   auto stmt = Stmt::Prepare(db, sql);
   if (!stmt) return std::unexpected(stmt.error());
-  auto row = stmt->Step();
-  if (!row) return std::unexpected(row.error());
-  if (!*row) return std::unexpected(Status::Internal(fmt::format("no row from \"{}\"", sql)));
+  HEARTH_RETURN_IF_ERROR(
+      stmt->StepRow(Status::Internal(fmt::format("no row from \"{}\"", sql))));
   return stmt->ColumnInt(0);
 }
 
@@ -415,42 +491,20 @@ class SqliteStore final : public MetadataStore {
     auto tx = Transaction::Begin(db);
     if (!tx) return tx.error();
 
-    auto insert_fn = Stmt::Prepare(db, "INSERT INTO functions (name) VALUES (?1)");
-    if (!insert_fn) return insert_fn.error();
-    insert_fn->Bind(1, latest.name);
-    if (Status st = insert_fn->Run(); !st.ok()) {
-      int rc = insert_fn->last_rc();
-      if (rc == SQLITE_CONSTRAINT_PRIMARYKEY || rc == SQLITE_CONSTRAINT_UNIQUE) {
-        return Status::AlreadyExists(fmt::format("Function already exist: {}", latest.name));
-      }
-      return st;
-    }
-
-    auto insert_version = Stmt::Prepare(
-        db,
-        "INSERT INTO function_versions "
-        "(function_name, version, config, revision_id, code_sha256, code_size) "
-        "VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
-    if (!insert_version) return insert_version.error();
-    insert_version->Bind(1, latest.name)
-        .Bind(2, config::kLatest)
-        .Bind(3, json)
-        .Bind(4, latest.revision_id)
-        .Bind(5, latest.code_sha256_hex)
-        .Bind(6, latest.code_size);
-    HEARTH_RETURN_IF_ERROR(insert_version->Run());
+    HEARTH_RETURN_IF_ERROR(
+        InsertNew(db, Status::AlreadyExists(fmt::format("Function already exist: {}", latest.name)),
+                  "INSERT INTO functions (name) VALUES (?1)", latest.name));
+    HEARTH_RETURN_IF_ERROR(InsertVersion(db, latest, config::kLatest, json));
     return tx->Commit();
   }
 
   Result<FunctionConfig> GetFunction(std::string_view name) override {
     std::lock_guard lock(mu_);
     auto stmt = Stmt::Prepare(
-        db_.get(), "SELECT config FROM function_versions WHERE function_name = ?1 AND version = ?2");
+        db_.get(), "SELECT config FROM function_versions WHERE function_name = ?1 AND version = ?2",
+        name, config::kLatest);
     if (!stmt) return std::unexpected(stmt.error());
-    stmt->Bind(1, name).Bind(2, config::kLatest);
-    auto row = stmt->Step();
-    if (!row) return std::unexpected(row.error());
-    if (!*row) return std::unexpected(NotFound(name));
+    HEARTH_RETURN_IF_ERROR(stmt->StepRow(NotFound(name)));
     return DecodeConfig(name, config::kLatest, stmt->ColumnText(0));
   }
 
@@ -464,40 +518,29 @@ class SqliteStore final : public MetadataStore {
 
     auto select = Stmt::Prepare(
         db,
-        "SELECT revision_id FROM function_versions WHERE function_name = ?1 AND version = ?2");
+        "SELECT revision_id FROM function_versions WHERE function_name = ?1 AND version = ?2",
+        latest.name, config::kLatest);
     if (!select) return select.error();
-    select->Bind(1, latest.name).Bind(2, config::kLatest);
-    auto row = select->Step();
-    if (!row) return row.error();
-    if (!*row) return NotFound(latest.name);
+    HEARTH_RETURN_IF_ERROR(select->StepRow(NotFound(latest.name)));
     if (!expected_revision_id.empty() && select->ColumnText(0) != expected_revision_id) {
       return Status::FailedPrecondition(fmt::format(
           "The revision ID {} does not match the latest revision ID {} of function {}",
           expected_revision_id, select->ColumnText(0), latest.name));
     }
 
-    auto update = Stmt::Prepare(
+    HEARTH_RETURN_IF_ERROR(Execute(
         db,
         "UPDATE function_versions SET config = ?3, revision_id = ?4, code_sha256 = ?5, "
-        "code_size = ?6 WHERE function_name = ?1 AND version = ?2");
-    if (!update) return update.error();
-    update->Bind(1, latest.name)
-        .Bind(2, config::kLatest)
-        .Bind(3, json)
-        .Bind(4, latest.revision_id)
-        .Bind(5, latest.code_sha256_hex)
-        .Bind(6, latest.code_size);
-    HEARTH_RETURN_IF_ERROR(update->Run());
+        "code_size = ?6 WHERE function_name = ?1 AND version = ?2",
+        latest.name, config::kLatest, json, latest.revision_id, latest.code_sha256_hex,
+        latest.code_size));
     return tx->Commit();
   }
 
   Status DeleteFunction(std::string_view name) override {
     std::lock_guard lock(mu_);
     // One statement, so autocommit makes it atomic; ON DELETE CASCADE drops every version.
-    auto stmt = Stmt::Prepare(db_.get(), "DELETE FROM functions WHERE name = ?1");
-    if (!stmt) return stmt.error();
-    stmt->Bind(1, name);
-    HEARTH_RETURN_IF_ERROR(stmt->Run());
+    HEARTH_RETURN_IF_ERROR(Execute(db_.get(), "DELETE FROM functions WHERE name = ?1", name));
     if (sqlite3_changes(db_.get()) == 0) return NotFound(name);
     return Status::Ok();
   }
@@ -512,20 +555,12 @@ class SqliteStore final : public MetadataStore {
     auto stmt = Stmt::Prepare(db_.get(),
                               "SELECT function_name, config FROM function_versions "
                               "WHERE version = ?1 AND function_name > ?2 "
-                              "ORDER BY function_name LIMIT ?3");
+                              "ORDER BY function_name LIMIT ?3",
+                              config::kLatest, after_name, limit);
     if (!stmt) return std::unexpected(stmt.error());
-    stmt->Bind(1, config::kLatest).Bind(2, after_name).Bind(3, static_cast<int64_t>(limit));
-    std::vector<FunctionConfig> out;
-    out.reserve(std::min(limit, 1000));
-    while (true) {
-      auto row = stmt->Step();
-      if (!row) return std::unexpected(row.error());
-      if (!*row) break;
-      auto c = DecodeConfig(stmt->ColumnText(0), config::kLatest, stmt->ColumnText(1));
-      if (!c) return std::unexpected(c.error());
-      out.push_back(*std::move(c));
-    }
-    return out;
+    return stmt->Collect([](Stmt& row) {
+      return DecodeConfig(row.ColumnText(0), config::kLatest, row.ColumnText(1));
+    });
   }
 
   Result<Usage> GetUsage() override {
@@ -537,9 +572,7 @@ class SqliteStore final : public MetadataStore {
                               "(SELECT coalesce(sum(code_size), 0) FROM layer_versions "
                               "WHERE deleted = 0)");
     if (!stmt) return std::unexpected(stmt.error());
-    auto row = stmt->Step();
-    if (!row) return std::unexpected(row.error());
-    if (!*row) return std::unexpected(Status::Internal("usage query returned no row"));
+    HEARTH_RETURN_IF_ERROR(stmt->StepRow(Status::Internal("usage query returned no row")));
     return Usage{.function_count = stmt->ColumnInt(0), .total_code_size = stmt->ColumnInt(1)};
   }
 
@@ -554,14 +587,7 @@ class SqliteStore final : public MetadataStore {
                               "WHERE j.type = 'text' AND j.value <> '' "
                               "ORDER BY 1");
     if (!stmt) return std::unexpected(stmt.error());
-    std::vector<std::string> out;
-    while (true) {
-      auto row = stmt->Step();
-      if (!row) return std::unexpected(row.error());
-      if (!*row) break;
-      out.emplace_back(stmt->ColumnText(0));
-    }
-    return out;
+    return stmt->Collect([](Stmt& row) { return row.ColumnString(0); });
   }
 
   Result<FunctionConfig> PublishVersion(const FunctionConfig& snapshot) override {
@@ -569,32 +595,12 @@ class SqliteStore final : public MetadataStore {
     sqlite3* db = db_.get();
     auto tx = Transaction::Begin(db);
     if (!tx) return std::unexpected(tx.error());
-    auto next = Stmt::Prepare(db, "SELECT next_version FROM functions WHERE name = ?1");
+    auto next = TakeNextVersion(db, "functions", snapshot.name, NotFound(snapshot.name));
     if (!next) return std::unexpected(next.error());
-    next->Bind(1, snapshot.name);
-    auto row = next->Step();
-    if (!row) return std::unexpected(row.error());
-    if (!*row) return std::unexpected(NotFound(snapshot.name));
     FunctionConfig v = snapshot;
-    v.version = std::to_string(next->ColumnInt(0));
-    auto bump = Stmt::Prepare(db, "UPDATE functions SET next_version = next_version + 1 WHERE name = ?1");
-    if (!bump) return std::unexpected(bump.error());
-    bump->Bind(1, v.name);
-    if (Status st = bump->Run(); !st.ok()) return std::unexpected(st);
-    auto insert = Stmt::Prepare(
-        db,
-        "INSERT INTO function_versions "
-        "(function_name, version, config, revision_id, code_sha256, code_size) "
-        "VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
-    if (!insert) return std::unexpected(insert.error());
-    insert->Bind(1, v.name)
-        .Bind(2, v.version)
-        .Bind(3, EncodeConfig(v))
-        .Bind(4, v.revision_id)
-        .Bind(5, v.code_sha256_hex)
-        .Bind(6, v.code_size);
-    if (Status st = insert->Run(); !st.ok()) return std::unexpected(st);
-    if (Status st = tx->Commit(); !st.ok()) return std::unexpected(st);
+    v.version = std::to_string(*next);
+    HEARTH_RETURN_IF_ERROR(InsertVersion(db, v, v.version, EncodeConfig(v)));
+    HEARTH_RETURN_IF_ERROR(tx->Commit());
     return v;
   }
 
@@ -603,19 +609,12 @@ class SqliteStore final : public MetadataStore {
     auto stmt = Stmt::Prepare(db_.get(),
                               "SELECT version, config FROM function_versions "
                               "WHERE function_name = ?1 AND version <> ?2 "
-                              "ORDER BY CAST(version AS INTEGER)");
+                              "ORDER BY CAST(version AS INTEGER)",
+                              name, config::kLatest);
     if (!stmt) return std::unexpected(stmt.error());
-    stmt->Bind(1, name).Bind(2, config::kLatest);
-    std::vector<FunctionConfig> out;
-    while (true) {
-      auto row = stmt->Step();
-      if (!row) return std::unexpected(row.error());
-      if (!*row) break;
-      auto c = DecodeConfig(name, stmt->ColumnText(0), stmt->ColumnText(1));
-      if (!c) return std::unexpected(c.error());
-      out.push_back(*std::move(c));
-    }
-    return out;
+    return stmt->Collect([name](Stmt& row) {
+      return DecodeConfig(name, row.ColumnText(0), row.ColumnText(1));
+    });
   }
 
   Status DeleteVersion(std::string_view name, std::string_view version) override {
@@ -624,11 +623,9 @@ class SqliteStore final : public MetadataStore {
           "$LATEST version cannot be deleted without deleting the function.");
     }
     std::lock_guard lock(mu_);
-    auto stmt = Stmt::Prepare(
-        db_.get(), "DELETE FROM function_versions WHERE function_name = ?1 AND version = ?2");
-    if (!stmt) return stmt.error();
-    stmt->Bind(1, name).Bind(2, version);
-    HEARTH_RETURN_IF_ERROR(stmt->Run());
+    HEARTH_RETURN_IF_ERROR(
+        Execute(db_.get(), "DELETE FROM function_versions WHERE function_name = ?1 AND version = ?2",
+                name, version));
     if (sqlite3_changes(db_.get()) == 0) {
       return Status::NotFound(fmt::format("Function not found: {}:{}", name, version));
     }
@@ -640,32 +637,16 @@ class SqliteStore final : public MetadataStore {
     sqlite3* db = db_.get();
     auto tx = Transaction::Begin(db);
     if (!tx) return tx.error();
-    auto fn = Stmt::Prepare(db, "SELECT 1 FROM functions WHERE name = ?1");
+    auto fn = Stmt::Prepare(db, "SELECT 1 FROM functions WHERE name = ?1", a.function_name);
     if (!fn) return fn.error();
-    fn->Bind(1, a.function_name);
-    auto row = fn->Step();
-    if (!row) return row.error();
-    if (!*row) return NotFound(a.function_name);
-    auto insert = Stmt::Prepare(
+    HEARTH_RETURN_IF_ERROR(fn->StepRow(NotFound(a.function_name)));
+    HEARTH_RETURN_IF_ERROR(InsertNew(
         db,
+        Status::AlreadyExists(fmt::format("Alias already exists: {}:{}", a.function_name, a.name)),
         "INSERT INTO function_aliases (function_name, name, function_version, description, "
-        "routing_version, routing_weight, revision_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
-    if (!insert) return insert.error();
-    insert->Bind(1, a.function_name)
-        .Bind(2, a.name)
-        .Bind(3, a.function_version)
-        .Bind(4, a.description)
-        .Bind(5, a.additional_version)
-        .BindDouble(6, a.additional_weight)
-        .Bind(7, a.revision_id);
-    if (Status st = insert->Run(); !st.ok()) {
-      int rc = insert->last_rc();
-      if (rc == SQLITE_CONSTRAINT_PRIMARYKEY || rc == SQLITE_CONSTRAINT_UNIQUE) {
-        return Status::AlreadyExists(
-            fmt::format("Alias already exists: {}:{}", a.function_name, a.name));
-      }
-      return st;
-    }
+        "routing_version, routing_weight, revision_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        a.function_name, a.name, a.function_version, a.description, a.additional_version,
+        a.additional_weight, a.revision_id));
     return tx->Commit();
   }
 
@@ -675,41 +656,30 @@ class SqliteStore final : public MetadataStore {
     auto tx = Transaction::Begin(db);
     if (!tx) return tx.error();
     auto select = Stmt::Prepare(
-        db, "SELECT revision_id FROM function_aliases WHERE function_name = ?1 AND name = ?2");
+        db, "SELECT revision_id FROM function_aliases WHERE function_name = ?1 AND name = ?2",
+        a.function_name, a.name);
     if (!select) return select.error();
-    select->Bind(1, a.function_name).Bind(2, a.name);
-    auto row = select->Step();
-    if (!row) return row.error();
-    if (!*row) return AliasNotFound(a.function_name, a.name);
+    HEARTH_RETURN_IF_ERROR(select->StepRow(AliasNotFound(a.function_name, a.name)));
     if (!expected_revision_id.empty() && select->ColumnText(0) != expected_revision_id) {
       return Status::FailedPrecondition(fmt::format(
           "The revision ID {} does not match the latest revision ID {} of alias {}:{}",
           expected_revision_id, select->ColumnText(0), a.function_name, a.name));
     }
-    auto update = Stmt::Prepare(
+    HEARTH_RETURN_IF_ERROR(Execute(
         db,
         "UPDATE function_aliases SET function_version = ?3, description = ?4, "
         "routing_version = ?5, routing_weight = ?6, revision_id = ?7 "
-        "WHERE function_name = ?1 AND name = ?2");
-    if (!update) return update.error();
-    update->Bind(1, a.function_name)
-        .Bind(2, a.name)
-        .Bind(3, a.function_version)
-        .Bind(4, a.description)
-        .Bind(5, a.additional_version)
-        .BindDouble(6, a.additional_weight)
-        .Bind(7, a.revision_id);
-    HEARTH_RETURN_IF_ERROR(update->Run());
+        "WHERE function_name = ?1 AND name = ?2",
+        a.function_name, a.name, a.function_version, a.description, a.additional_version,
+        a.additional_weight, a.revision_id));
     return tx->Commit();
   }
 
   Status DeleteAlias(std::string_view function, std::string_view alias) override {
     std::lock_guard lock(mu_);
-    auto stmt = Stmt::Prepare(db_.get(),
-                              "DELETE FROM function_aliases WHERE function_name = ?1 AND name = ?2");
-    if (!stmt) return stmt.error();
-    stmt->Bind(1, function).Bind(2, alias);
-    HEARTH_RETURN_IF_ERROR(stmt->Run());
+    HEARTH_RETURN_IF_ERROR(
+        Execute(db_.get(), "DELETE FROM function_aliases WHERE function_name = ?1 AND name = ?2",
+                function, alias));
     if (sqlite3_changes(db_.get()) == 0) return AliasNotFound(function, alias);
     return Status::Ok();
   }
@@ -719,25 +689,20 @@ class SqliteStore final : public MetadataStore {
     auto stmt = Stmt::Prepare(db_.get(),
                               "SELECT name, function_version, description, routing_version, "
                               "routing_weight, revision_id FROM function_aliases "
-                              "WHERE function_name = ?1 ORDER BY name");
+                              "WHERE function_name = ?1 ORDER BY name",
+                              function);
     if (!stmt) return std::unexpected(stmt.error());
-    stmt->Bind(1, function);
-    std::vector<AliasConfig> out;
-    while (true) {
-      auto row = stmt->Step();
-      if (!row) return std::unexpected(row.error());
-      if (!*row) break;
+    return stmt->Collect([function](Stmt& row) {
       AliasConfig a;
       a.function_name = std::string(function);
-      a.name = std::string(stmt->ColumnText(0));
-      a.function_version = std::string(stmt->ColumnText(1));
-      a.description = std::string(stmt->ColumnText(2));
-      a.additional_version = std::string(stmt->ColumnText(3));
-      a.additional_weight = stmt->ColumnDouble(4);
-      a.revision_id = std::string(stmt->ColumnText(5));
-      out.push_back(std::move(a));
-    }
-    return out;
+      a.name = row.ColumnString(0);
+      a.function_version = row.ColumnString(1);
+      a.description = row.ColumnString(2);
+      a.additional_version = row.ColumnString(3);
+      a.additional_weight = row.ColumnDouble(4);
+      a.revision_id = row.ColumnString(5);
+      return a;
+    });
   }
 
 
@@ -748,69 +713,49 @@ class SqliteStore final : public MetadataStore {
     sqlite3* db = db_.get();
     auto tx = Transaction::Begin(db);
     if (!tx) return std::unexpected(tx.error());
-    auto upsert = Stmt::Prepare(db, "INSERT OR IGNORE INTO layers (name) VALUES (?1)");
-    if (!upsert) return std::unexpected(upsert.error());
-    upsert->Bind(1, lv.layer_name);
-    if (Status st = upsert->Run(); !st.ok()) return std::unexpected(st);
-    auto next = Stmt::Prepare(db, "SELECT next_version FROM layers WHERE name = ?1");
+    HEARTH_RETURN_IF_ERROR(
+        Execute(db, "INSERT OR IGNORE INTO layers (name) VALUES (?1)", lv.layer_name));
+    auto next = TakeNextVersion(db, "layers", lv.layer_name,
+                                Status::Internal("layer counter row vanished"));
     if (!next) return std::unexpected(next.error());
-    next->Bind(1, lv.layer_name);
-    auto row = next->Step();
-    if (!row) return std::unexpected(row.error());
-    if (!*row) return std::unexpected(Status::Internal("layer counter row vanished"));
     LayerVersion out = lv;
-    out.version = next->ColumnInt(0);
+    out.version = *next;
     out.deleted = false;
-    auto bump = Stmt::Prepare(db, "UPDATE layers SET next_version = next_version + 1 WHERE name = ?1");
-    if (!bump) return std::unexpected(bump.error());
-    bump->Bind(1, lv.layer_name);
-    if (Status st = bump->Run(); !st.ok()) return std::unexpected(st);
-    auto insert = Stmt::Prepare(
+    HEARTH_RETURN_IF_ERROR(Execute(
         db,
         "INSERT INTO layer_versions (layer_name, version, description, compatible_runtimes, "
         "compatible_architectures, license_info, code_sha256, code_size, unzipped_size, "
-        "created_date, deleted) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 0)");
-    if (!insert) return std::unexpected(insert.error());
-    insert->Bind(1, out.layer_name)
-        .Bind(2, out.version)
-        .Bind(3, out.description)
-        .Bind(4, EncodeList(out.compatible_runtimes))
-        .Bind(5, EncodeList(out.compatible_architectures))
-        .Bind(6, out.license_info)
-        .Bind(7, out.code_sha256_hex)
-        .Bind(8, out.code_size)
-        .Bind(9, out.unzipped_size)
-        .Bind(10, out.created_date);
-    if (Status st = insert->Run(); !st.ok()) return std::unexpected(st);
-    if (Status st = tx->Commit(); !st.ok()) return std::unexpected(st);
+        "created_date, deleted) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 0)",
+        out.layer_name, out.version, out.description, EncodeList(out.compatible_runtimes),
+        EncodeList(out.compatible_architectures), out.license_info, out.code_sha256_hex,
+        out.code_size, out.unzipped_size, out.created_date));
+    HEARTH_RETURN_IF_ERROR(tx->Commit());
     return out;
   }
 
   Result<LayerVersion> GetLayerVersion(std::string_view layer_name, int64_t version,
                                        bool include_deleted) override {
     std::lock_guard lock(mu_);
-    auto stmt = Stmt::Prepare(db_.get(), std::string(kLayerColumns) +
-                                             " WHERE layer_name = ?1 AND version = ?2 AND "
-                                             "(deleted = 0 OR ?3 = 1)");
+    auto stmt = Stmt::Prepare(db_.get(),
+                              std::string(kLayerColumns) +
+                                  " WHERE layer_name = ?1 AND version = ?2 AND "
+                                  "(deleted = 0 OR ?3 = 1)",
+                              layer_name, version, include_deleted);
     if (!stmt) return std::unexpected(stmt.error());
-    stmt->Bind(1, layer_name).Bind(2, version).Bind(3, int64_t{include_deleted ? 1 : 0});
-    auto row = stmt->Step();
-    if (!row) return std::unexpected(row.error());
-    if (!*row) {
-      return std::unexpected(Status::NotFound(
-          fmt::format("Layer version {}:{} does not exist.", layer_name, version)));
-    }
+    HEARTH_RETURN_IF_ERROR(stmt->StepRow(Status::NotFound(
+        fmt::format("Layer version {}:{} does not exist.", layer_name, version))));
     return ReadLayer(*stmt);
   }
 
   Result<std::vector<LayerVersion>> ListLayerVersions(std::string_view layer_name) override {
     std::lock_guard lock(mu_);
-    auto stmt = Stmt::Prepare(db_.get(), std::string(kLayerColumns) +
-                                             " WHERE layer_name = ?1 AND deleted = 0 "
-                                             "ORDER BY version DESC");
+    auto stmt = Stmt::Prepare(db_.get(),
+                              std::string(kLayerColumns) +
+                                  " WHERE layer_name = ?1 AND deleted = 0 "
+                                  "ORDER BY version DESC",
+                              layer_name);
     if (!stmt) return std::unexpected(stmt.error());
-    stmt->Bind(1, layer_name);
-    return ReadLayers(*stmt);
+    return stmt->Collect(ReadLayer);
   }
 
   Result<std::vector<LayerVersion>> ListAllLayerVersions() override {
@@ -819,39 +764,34 @@ class SqliteStore final : public MetadataStore {
                                              " WHERE deleted = 0 "
                                              "ORDER BY layer_name, version DESC");
     if (!stmt) return std::unexpected(stmt.error());
-    return ReadLayers(*stmt);
+    return stmt->Collect(ReadLayer);
   }
 
   Status DeleteLayerVersion(std::string_view layer_name, int64_t version) override {
     std::lock_guard lock(mu_);
-    auto stmt = Stmt::Prepare(
-        db_.get(), "UPDATE layer_versions SET deleted = 1 WHERE layer_name = ?1 AND version = ?2");
-    if (!stmt) return stmt.error();
-    stmt->Bind(1, layer_name).Bind(2, version);
-    return stmt->Run();
+    return Execute(db_.get(),
+                   "UPDATE layer_versions SET deleted = 1 WHERE layer_name = ?1 AND version = ?2",
+                   layer_name, version);
   }
 
   // --- Concurrency ---
 
   Status PutReservedConcurrency(std::string_view function, int reserved) override {
     std::lock_guard lock(mu_);
-    auto stmt = Stmt::Prepare(db_.get(),
-                              "INSERT INTO function_concurrency (function_name, reserved) "
-                              "SELECT name, ?2 FROM functions WHERE name = ?1 "
-                              "ON CONFLICT(function_name) DO UPDATE SET reserved = excluded.reserved");
-    if (!stmt) return stmt.error();
-    stmt->Bind(1, function).Bind(2, int64_t{reserved});
-    HEARTH_RETURN_IF_ERROR(stmt->Run());
+    HEARTH_RETURN_IF_ERROR(Execute(
+        db_.get(),
+        "INSERT INTO function_concurrency (function_name, reserved) "
+        "SELECT name, ?2 FROM functions WHERE name = ?1 "
+        "ON CONFLICT(function_name) DO UPDATE SET reserved = excluded.reserved",
+        function, reserved));
     if (sqlite3_changes(db_.get()) == 0) return NotFound(function);
     return Status::Ok();
   }
 
   Status DeleteReservedConcurrency(std::string_view function) override {
     std::lock_guard lock(mu_);
-    auto stmt = Stmt::Prepare(db_.get(), "DELETE FROM function_concurrency WHERE function_name = ?1");
-    if (!stmt) return stmt.error();
-    stmt->Bind(1, function);
-    return stmt->Run();
+    return Execute(db_.get(), "DELETE FROM function_concurrency WHERE function_name = ?1",
+                   function);
   }
 
   Result<std::vector<std::pair<std::string, int>>> ListReservedConcurrency() override {
@@ -859,30 +799,20 @@ class SqliteStore final : public MetadataStore {
     auto stmt = Stmt::Prepare(
         db_.get(), "SELECT function_name, reserved FROM function_concurrency ORDER BY function_name");
     if (!stmt) return std::unexpected(stmt.error());
-    std::vector<std::pair<std::string, int>> out;
-    while (true) {
-      auto row = stmt->Step();
-      if (!row) return std::unexpected(row.error());
-      if (!*row) break;
-      out.emplace_back(std::string(stmt->ColumnText(0)), static_cast<int>(stmt->ColumnInt(1)));
-    }
-    return out;
+    return stmt->Collect([](Stmt& row) {
+      return std::pair{row.ColumnString(0), static_cast<int>(row.ColumnInt(1))};
+    });
   }
 
   Status PutProvisionedConcurrency(const ProvisionedConcurrency& pc) override {
     std::lock_guard lock(mu_);
-    auto stmt = Stmt::Prepare(
+    HEARTH_RETURN_IF_ERROR(Execute(
         db_.get(),
         "INSERT INTO provisioned_concurrency (function_name, qualifier, requested, last_modified) "
         "SELECT name, ?2, ?3, ?4 FROM functions WHERE name = ?1 "
         "ON CONFLICT(function_name, qualifier) DO UPDATE SET requested = excluded.requested, "
-        "last_modified = excluded.last_modified");
-    if (!stmt) return stmt.error();
-    stmt->Bind(1, pc.function_name)
-        .Bind(2, pc.qualifier)
-        .Bind(3, int64_t{pc.requested})
-        .Bind(4, pc.last_modified);
-    HEARTH_RETURN_IF_ERROR(stmt->Run());
+        "last_modified = excluded.last_modified",
+        pc.function_name, pc.qualifier, pc.requested, pc.last_modified));
     if (sqlite3_changes(db_.get()) == 0) return NotFound(pc.function_name);
     return Status::Ok();
   }
@@ -890,12 +820,10 @@ class SqliteStore final : public MetadataStore {
   Status DeleteProvisionedConcurrency(std::string_view function,
                                       std::string_view qualifier) override {
     std::lock_guard lock(mu_);
-    auto stmt = Stmt::Prepare(
+    HEARTH_RETURN_IF_ERROR(Execute(
         db_.get(),
-        "DELETE FROM provisioned_concurrency WHERE function_name = ?1 AND qualifier = ?2");
-    if (!stmt) return stmt.error();
-    stmt->Bind(1, function).Bind(2, qualifier);
-    HEARTH_RETURN_IF_ERROR(stmt->Run());
+        "DELETE FROM provisioned_concurrency WHERE function_name = ?1 AND qualifier = ?2",
+        function, qualifier));
     if (sqlite3_changes(db_.get()) == 0) {
       return Status::NotFound(fmt::format("No Provisioned Concurrency Config found for {}:{}",
                                           function, qualifier));
@@ -909,24 +837,18 @@ class SqliteStore final : public MetadataStore {
     auto stmt = Stmt::Prepare(db_.get(),
                               "SELECT function_name, qualifier, requested, last_modified "
                               "FROM provisioned_concurrency WHERE ?1 = '' OR function_name = ?1 "
-                              "ORDER BY function_name, qualifier");
+                              "ORDER BY function_name, qualifier",
+                              function);
     if (!stmt) return std::unexpected(stmt.error());
-    stmt->Bind(1, function);
-    std::vector<ProvisionedConcurrency> out;
-    while (true) {
-      auto row = stmt->Step();
-      if (!row) return std::unexpected(row.error());
-      if (!*row) break;
+    return stmt->Collect([](Stmt& row) {
       ProvisionedConcurrency pc;
-      pc.function_name = std::string(stmt->ColumnText(0));
-      pc.qualifier = std::string(stmt->ColumnText(1));
-      pc.requested = static_cast<int>(stmt->ColumnInt(2));
-      pc.last_modified = std::string(stmt->ColumnText(3));
-      out.push_back(std::move(pc));
-    }
-    return out;
+      pc.function_name = row.ColumnString(0);
+      pc.qualifier = row.ColumnString(1);
+      pc.requested = static_cast<int>(row.ColumnInt(2));
+      pc.last_modified = row.ColumnString(3);
+      return pc;
+    });
   }
-
  private:
   static constexpr std::string_view kLayerColumns =
       "SELECT layer_name, version, description, compatible_runtimes, compatible_architectures, "
@@ -948,30 +870,45 @@ class SqliteStore final : public MetadataStore {
     }
     return out;
   }
-  static LayerVersion ReadLayer(Stmt& stmt) {
+  static LayerVersion ReadLayer(Stmt& row) {
     LayerVersion lv;
-    lv.layer_name = std::string(stmt.ColumnText(0));
-    lv.version = stmt.ColumnInt(1);
-    lv.description = std::string(stmt.ColumnText(2));
-    lv.compatible_runtimes = DecodeList(stmt.ColumnText(3));
-    lv.compatible_architectures = DecodeList(stmt.ColumnText(4));
-    lv.license_info = std::string(stmt.ColumnText(5));
-    lv.code_sha256_hex = std::string(stmt.ColumnText(6));
-    lv.code_size = stmt.ColumnInt(7);
-    lv.unzipped_size = stmt.ColumnInt(8);
-    lv.created_date = std::string(stmt.ColumnText(9));
-    lv.deleted = stmt.ColumnInt(10) != 0;
+    lv.layer_name = row.ColumnString(0);
+    lv.version = row.ColumnInt(1);
+    lv.description = row.ColumnString(2);
+    lv.compatible_runtimes = DecodeList(row.ColumnText(3));
+    lv.compatible_architectures = DecodeList(row.ColumnText(4));
+    lv.license_info = row.ColumnString(5);
+    lv.code_sha256_hex = row.ColumnString(6);
+    lv.code_size = row.ColumnInt(7);
+    lv.unzipped_size = row.ColumnInt(8);
+    lv.created_date = row.ColumnString(9);
+    lv.deleted = row.ColumnInt(10) != 0;
     return lv;
   }
-  static Result<std::vector<LayerVersion>> ReadLayers(Stmt& stmt) {
-    std::vector<LayerVersion> out;
-    while (true) {
-      auto row = stmt.Step();
-      if (!row) return std::unexpected(row.error());
-      if (!*row) break;
-      out.push_back(ReadLayer(stmt));
-    }
-    return out;
+
+  // The row of `c` as `version` of its function, `json` its stored config.
+  static Status InsertVersion(sqlite3* db, const FunctionConfig& c, std::string_view version,
+                              std::string_view json) {
+    return Execute(db,
+                   "INSERT INTO function_versions "
+                   "(function_name, version, config, revision_id, code_sha256, code_size) "
+                   "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                   c.name, version, json, c.revision_id, c.code_sha256_hex, c.code_size);
+  }
+
+  // Hands out `name`'s next version number from `counters` (functions or layers: a table with
+  // name and next_version columns) and moves the counter on; `if_none` when `name` has no row.
+  static Result<int64_t> TakeNextVersion(sqlite3* db, std::string_view counters,
+                                         std::string_view name, Status if_none) {
+    auto next = Stmt::Prepare(
+        db, fmt::format("SELECT next_version FROM {} WHERE name = ?1", counters), name);
+    if (!next) return std::unexpected(next.error());
+    HEARTH_RETURN_IF_ERROR(next->StepRow(std::move(if_none)));
+    const int64_t version = next->ColumnInt(0);
+    HEARTH_RETURN_IF_ERROR(Execute(
+        db, fmt::format("UPDATE {} SET next_version = next_version + 1 WHERE name = ?1", counters),
+        name));
+    return version;
   }
 
   static Status AliasNotFound(std::string_view function, std::string_view alias) {
