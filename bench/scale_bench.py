@@ -212,7 +212,7 @@ class Daemon:
         args = [os.path.join(self.build, "hearth"), "serve", "--listen", f"127.0.0.1:{self.port}",
                 "--data-dir", os.path.join(self.dir, "data"),
                 "--isolation", self.isolation, "--max-environments", str(self.max_envs),
-                "--idle-timeout-ms", "3600000", *(self.extra or ["--log-level", "warn"])]
+                "--idle-timeout-ms", "3600000", *(["--io-threads", os.environ["HEARTH_IO_THREADS"]] if os.environ.get("HEARTH_IO_THREADS") else []), *(self.extra or ["--log-level", "warn"])]
         self.args = args
         self.proc = subprocess.Popen(args, stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         deadline = time.time() + 30

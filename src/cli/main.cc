@@ -48,6 +48,9 @@ int main(int argc, char** argv) {
   serve->add_option("--loop-spin-us", cfg.loop_spin_us,
                     "Poll this long before the event loop sleeps: lower latency on idle VMs, less "
                     "throughput under load (default 0 = off)");
+  serve->add_option("--io-threads", cfg.io_threads,
+                    "Event-loop threads: 1 serves everything on one loop; N > 1 moves the Lambda API's "
+                    "connections (HTTP reading, parsing, writing) to N - 1 loops of their own");
   serve->add_option("--runtimes-dir", cfg.runtimes_dir,
                     "Managed runtimes (python3.11, nodejs20.x, ...) (default: runtimes/ next to the binary)");
 
@@ -103,6 +106,7 @@ int main(int argc, char** argv) {
       if (serve->count("--log-level")) from_file.log_level = flags.log_level;
       if (serve->count("--loop-spin-us")) from_file.loop_spin_us = flags.loop_spin_us;
       if (serve->count("--runtimes-dir")) from_file.runtimes_dir = flags.runtimes_dir;
+      if (serve->count("--io-threads")) from_file.io_threads = flags.io_threads;
       cfg = from_file;
     }
     if (!listen.empty()) {

@@ -19,8 +19,11 @@ struct DaemonConfig {
   // Region and account used in ARNs. Default: us-east-1 / 000000000000
   std::string region = "us-east-1";
   std::string account_id = "000000000000";
-  // Threads running the event loop. Default: 1 (state is loop-confined; see architecture.md).
-  int io_threads = 1;
+  // Event-loop threads. The main loop owns all state (loop-confined; see architecture.md,
+  // "Threads"); with N > 1 the Lambda API's connections (reading, parsing, writing HTTP) run on
+  // N - 1 more loops and each request's handler hops to the main loop. Default: 2 (measured in
+  // docs/benchmarks.md, "Scale")
+  int io_threads = 2;
   // Threads for blocking work (SQLite, unzip, process launch). Default: 4
   int worker_threads = 4;
   // Cap on execution environments alive on this host (idle, busy, provisioned); when full, the

@@ -5,9 +5,11 @@
 
 #include <filesystem>
 #include <thread>
+#include <vector>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -291,6 +293,23 @@ int Serve(const config::DaemonConfig& cfg_in) {
   }
   auto handler = std::make_shared<http::Handler>([&lambda_api](http::Request& req) { return lambda_api.Handle(req); });
   auto opts = lambda_api.ConnectionOptions();
+  // io_threads > 1: the Lambda API's connections (reading, parsing and writing HTTP) live on
+  // io_threads - 1 loops of their own; each request's handler hops to the main loop, which owns
+  // every piece of state (docs/architecture.md, "Threads").
+  std::vector<std::unique_ptr<asio::io_context>> io_loops;
+  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> io_guards;
+  std::vector<std::thread> io_threads;
+  for (int i = 1; i < cfg.io_threads; ++i) {
+    io_loops.push_back(std::make_unique<asio::io_context>(1));
+    io_guards.push_back(asio::make_work_guard(*io_loops.back()));
+    opts->connection_executors.push_back(io_loops.back()->get_executor());
+  }
+  if (!io_loops.empty()) opts->handler_executor = loop.get_executor();
+  for (auto& l : io_loops) {
+    asio::io_context* io = l.get();
+    const auto spin = std::chrono::microseconds(cfg.loop_spin_us);
+    io_threads.emplace_back([io, spin] { RunLoop(*io, spin); });
+  }
   asio::co_spawn(loop, http::AcceptLoop(acceptor, handler, opts), asio::detached);
   manager.Start();
 
@@ -319,6 +338,8 @@ int Serve(const config::DaemonConfig& cfg_in) {
     timer->async_wait([&loop, timer](const boost::system::error_code&) { loop.stop(); });
   });
   RunLoop(loop, std::chrono::microseconds(cfg.loop_spin_us));
+  for (auto& l : io_loops) l->stop();
+  for (auto& t : io_threads) t.join();
   launch_workers.join();
   workers.join();
   spdlog::info("stopped");

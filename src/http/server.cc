@@ -224,7 +224,12 @@ asio::awaitable<void> ServeConnection(asio::ip::tcp::socket socket, std::shared_
       ex.set_write_timeout(opts->idle_timeout);
       if (parser.content_length() && *parser.content_length() > limit) ex.FailRead(bhttp::error::body_limit);
       auto serve = opts->streaming(ex);
-      std::optional<Response> res = co_await std::move(serve);
+      std::optional<Response> res;
+      if (opts->handler_executor) {
+        res = co_await asio::co_spawn(opts->handler_executor, std::move(serve), asio::use_awaitable);
+      } else {
+        res = co_await std::move(serve);
+      }
       if (!res) {  // the handler wrote its own (chunked) response
         if (ex.write_failed() || !ex.body_done() || !client_keep) break;
         if (timed) stream.expires_after(opts->idle_timeout);
@@ -267,7 +272,13 @@ asio::awaitable<void> ServeConnection(asio::ip::tcp::socket socket, std::shared_
     }
     Request req = parser.release();
     if (timed) stream.expires_never();
-    Response res = co_await (*handler)(req);
+    auto call = (*handler)(req);
+    Response res;
+    if (opts->handler_executor) {
+      res = co_await asio::co_spawn(opts->handler_executor, std::move(call), asio::use_awaitable);
+    } else {
+      res = co_await std::move(call);
+    }
     if (timed) stream.expires_after(opts->idle_timeout);
     const bool keep = res.keep_alive();
     if (keep && opts->coalesce_pipelined && buffer.size() > 0) {
@@ -286,8 +297,12 @@ asio::awaitable<void> ServeConnection(asio::ip::tcp::socket socket, std::shared_
 
 asio::awaitable<void> AcceptLoop(asio::ip::tcp::acceptor& acceptor, std::shared_ptr<Handler> handler,
                                  std::shared_ptr<const ConnectionOptions> opts) {
+  std::size_t next = 0;
   for (;;) {
-    auto [ec, socket] = co_await acceptor.async_accept(kNoThrow);
+    asio::any_io_executor ex = opts->connection_executors.empty()
+                                   ? acceptor.get_executor()
+                                   : opts->connection_executors[next++ % opts->connection_executors.size()];
+    auto [ec, socket] = co_await acceptor.async_accept(ex, kNoThrow);
     if (ec) {
       if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
       // EMFILE and friends: keep serving the connections we have rather than spinning.
@@ -297,8 +312,7 @@ asio::awaitable<void> AcceptLoop(asio::ip::tcp::acceptor& acceptor, std::shared_
       }
       continue;
     }
-    asio::co_spawn(acceptor.get_executor(), ServeConnection(std::move(socket), handler, opts),
-                   asio::detached);
+    asio::co_spawn(ex, ServeConnection(std::move(socket), handler, opts), asio::detached);
   }
 }
 

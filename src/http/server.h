@@ -13,7 +13,9 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
+#include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
@@ -105,6 +107,13 @@ struct ConnectionOptions {
   // turns this on: a runtime that pipelines `next` behind its POST gets the 202 together with its
   // next invocation, one wake-up instead of two. Default: off
   bool coalesce_pipelined = false;
+  // Threads: when set, every request's Handler (and streaming handler) runs on this executor,
+  // while the connection itself (reading, parsing, writing, its timers) stays on the executor it
+  // was accepted onto. The Lambda API uses it to keep its connections on io threads and the
+  // daemon's state on its loop. Default: none (handlers run on the connection's executor)
+  asio::any_io_executor handler_executor;
+  // Accepted connections are spread round-robin over these executors. Default: the acceptor's
+  std::vector<asio::any_io_executor> connection_executors;
 };
 
 // Serves requests on `socket` until the peer closes, an error occurs, or a response closes it.
