@@ -21,9 +21,10 @@ struct DaemonConfig {
   std::string account_id = "000000000000";
   // Event-loop threads. The main loop owns all state (loop-confined; see architecture.md,
   // "Threads"); with N > 1 the Lambda API's connections (reading, parsing, writing HTTP) run on
-  // N - 1 more loops and each request's handler hops to the main loop. Default: 2 (measured in
-  // docs/benchmarks.md, "Scale")
-  int io_threads = 2;
+  // N - 1 more loops and each request's handler hops to the main loop. The hop costs more than
+  // it spreads on 2 vCPUs (64 connections: 21.0k invokes/s with 1, 19.0k with 2; docs/
+  // benchmarks.md, "Scale"); it is for hosts with cores to spare. Default: 1
+  int io_threads = 1;
   // Threads for blocking work (SQLite, unzip, process launch). Default: 4
   int worker_threads = 4;
   // Cap on execution environments alive on this host (idle, busy, provisioned); when full, the

@@ -614,5 +614,11 @@ class HostCapTest(DaemonTestCase):
                         f"processes after each invoke: {procs}, now {self.daemon.runtime_pids()}")
 
 
+class IoThreadsInvokeTest(InvokeTest):
+    """Every invoke test again with the Lambda API's connections on a loop thread of their own
+    (--io-threads 2): reading, parsing and answering happen there, each handler on the main loop."""
+    daemon_args = ("--io-threads", "2")
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -158,5 +158,11 @@ class StreamingTest(DaemonTestCase):
         self.assertEqual(json.loads(body)["errorType"], "Function.ResponseSizeTooLarge")
 
 
+class IoThreadsStreamingTest(StreamingTest):
+    """The same with --io-threads 2: the streaming handler runs on the main loop and writes its
+    chunks through a connection that lives on the io thread."""
+    daemon_args = ("--io-threads", "2")
+
+
 if __name__ == "__main__":
     unittest.main()
