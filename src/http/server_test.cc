@@ -124,6 +124,19 @@ class ServerFixture : public ::testing::Test {
     return got;
   }
 
+  // /fast pipelined with the first part of another request: /fast's answer must arrive before
+  // the rest is sent, then the other request (whose target is `second`) is answered too.
+  void ExpectHeldAnswerFlushedBeforeTheRest(std::string_view part, std::string_view rest, std::string_view second) {
+    Start(/*coalesce=*/true);
+    Connect();
+    Send(std::string(kFast) + std::string(part));
+    std::string first = ReadResponses(1, "body of /fast");
+    EXPECT_NE(first.find("body of /fast"), std::string::npos) << first;
+    Send(rest);
+    const std::string body = "body of " + std::string(second);
+    EXPECT_NE(ReadResponses(1, body).find(body), std::string::npos);
+  }
+
   static constexpr const char* kFast = "GET /fast HTTP/1.1\r\nHost: x\r\n\r\n";
   static constexpr const char* kSlow = "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n";
 
@@ -166,26 +179,15 @@ TEST_F(ServerFixture, WithoutCoalescingEachAnswerGoesOutAtOnce) {
 }
 
 TEST_F(ServerFixture, HeldAnswerIsFlushedWhenTheNextHeaderIsIncomplete) {
-  Start(/*coalesce=*/true);
-  Connect();
   // The next request's header is cut short: the server must not sit on /fast's answer while it
   // waits for the rest (the client may be waiting for that answer before it sends more).
-  Send(std::string(kFast) + "GET /fast2 HTTP/1.1\r\nHo");
-  std::string first = ReadResponses(1, "body of /fast");
-  EXPECT_NE(first.find("body of /fast"), std::string::npos) << first;
-  Send("st: x\r\n\r\n");
-  EXPECT_NE(ReadResponses(1, "body of /fast2").find("body of /fast2"), std::string::npos);
+  ExpectHeldAnswerFlushedBeforeTheRest("GET /fast2 HTTP/1.1\r\nHo", "st: x\r\n\r\n", "/fast2");
 }
 
 TEST_F(ServerFixture, HeldAnswerIsFlushedBeforeABodyIsAwaited) {
-  Start(/*coalesce=*/true);
-  Connect();
   // The pipelined request's header is complete but its body is not here yet.
-  Send(std::string(kFast) + "POST /post HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\nab");
-  std::string first = ReadResponses(1, "body of /fast");
-  EXPECT_NE(first.find("body of /fast"), std::string::npos) << first;
-  Send("cd");
-  EXPECT_NE(ReadResponses(1, "body of /post").find("body of /post"), std::string::npos);
+  ExpectHeldAnswerFlushedBeforeTheRest("POST /post HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\nab", "cd",
+                                       "/post");
 }
 
 TEST_F(ServerFixture, ManyPipelinedRequestsAllAnsweredInOrder) {
