@@ -18,6 +18,8 @@ namespace {
 constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 // At most this much of a refused body is read and dropped before the connection is closed.
 constexpr std::uint64_t kMaxDrainBytes = 128ull << 20;
+// Answers held for pipelined requests (coalesce_pipelined) are written once they reach this.
+constexpr std::size_t kMaxHeldBytes = 64 * 1024;
 }
 
 void AppendResponseHead(std::string& out, const Response& res) {
@@ -281,7 +283,7 @@ asio::awaitable<void> ServeConnection(asio::ip::tcp::socket socket, std::shared_
     }
     if (timed) stream.expires_after(opts->idle_timeout);
     const bool keep = res.keep_alive();
-    if (keep && opts->coalesce_pipelined && buffer.size() > 0) {
+    if (keep && opts->coalesce_pipelined && buffer.size() > 0 && held.size() < kMaxHeldBytes) {
       // The peer pipelined its next request: this answer goes out with the next one.
       AppendResponseHead(held, res);
       held += res.body();
