@@ -78,6 +78,7 @@ class ServerFixture : public ::testing::Test {
       }
     }
     ++served_;
+    if (req.target() == "/big") co_return MakeResponse(req, bhttp::status::ok, std::string(10000, 'b'), "text/plain");
     co_return MakeResponse(req, bhttp::status::ok, "body of " + std::string(req.target()), "text/plain");
   }
 
@@ -204,6 +205,22 @@ TEST_F(ServerFixture, ManyPipelinedRequestsAllAnsweredInOrder) {
     ASSERT_NE(p, std::string::npos) << "answer " << i << " missing or out of order:\n" << got;
     at = p;
   }
+}
+
+TEST_F(ServerFixture, HeldAnswersAreBoundedInSize) {
+  Start(/*coalesce=*/true);
+  Connect();
+  // 20 answers of 10 KB, then one that waits: the held answers may not pile up behind it.
+  std::string burst;
+  for (int i = 0; i < 20; ++i) burst += "GET /big HTTP/1.1\r\nHost: x\r\n\r\n";
+  burst += kSlow;
+  Send(burst);
+  std::string early = ReadFor(std::chrono::milliseconds(300));
+  EXPECT_GE(early.size(), 64u * 1024);
+  EXPECT_EQ(early.find("body of /slow"), std::string::npos);
+  released_ = true;
+  std::string rest = ReadResponses(1, "body of /slow");
+  EXPECT_NE(rest.find("body of /slow"), std::string::npos);
 }
 
 TEST_F(ServerFixture, MalformedPipelinedRequestStillGetsTheHeldAnswerFirst) {
