@@ -385,11 +385,20 @@ int NetnsFdsOfThisProcess() {
   return n;
 }
 
-int MountCount() {
+// Mounts in this (the host's) mount namespace whose mount point is under `dir`: what a sandbox
+// would leak here if its mounts propagated. Not the total: other tests running at the same time
+// mount and unmount elsewhere.
+int MountsUnder(const fs::path& dir) {
   std::istringstream in(ReadText("/proc/self/mountinfo"));
   std::string line;
+  const std::string prefix = dir.string();
   int n = 0;
-  while (std::getline(in, line)) ++n;
+  while (std::getline(in, line)) {
+    std::istringstream fields(line);
+    std::string id, parent, devno, root, mount_point;
+    fields >> id >> parent >> devno >> root >> mount_point;
+    if (mount_point.starts_with(prefix)) ++n;
+  }
   return n;
 }
 
@@ -414,7 +423,7 @@ bool WaitFor(const std::function<bool()>& done, int ms) {
 
 TEST_F(SandboxTest, BlankPoolRefillsAndClaimedBlanksRunTheirFunctionWithItsLimits) {
   const fs::path state = state_ / "blank_state";
-  const int mounts_before = MountCount();
+  const int mounts_before = MountsUnder(state_);
   // The suite's own launcher refills its pools in the background: count once they are full.
   auto settled_netns = [] {
     for (int i = 0; i < 50; ++i) {
@@ -469,7 +478,7 @@ TEST_F(SandboxTest, BlankPoolRefillsAndClaimedBlanksRunTheirFunctionWithItsLimit
   EXPECT_EQ(ChildrenNamed("hearth-spawner").size(), spawners_before);
   for (pid_t init : ChildrenNamed("hearth-init"))
     EXPECT_FALSE(MemoryCgroupOf(init).filename().string().starts_with(owned.prefix)) << "blank " << init << " left";
-  EXPECT_EQ(MountCount(), mounts_before);
+  EXPECT_EQ(MountsUnder(state_), mounts_before);
   EXPECT_EQ(settled_netns(), netns_before);
   EXPECT_TRUE(WaitFor([&] { return LoopDevicesUnder(state) == 0; }, 5000)) << LoopDevicesUnder(state);
 }
@@ -550,7 +559,7 @@ open("/tmp/written", "w").write("ok")
 print("tmp", open("/tmp/written").read())
 )";
   ::chmod((runtime / "bootstrap").c_str(), 0755);
-  const int mounts_before = MountCount();
+  const int mounts_before = MountsUnder(state_);
   Owned owned;
   {
     SandboxOptions opt{.state_dir = state, .blank_pool = 1};
@@ -623,7 +632,7 @@ print("tmp", open("/tmp/written").read())
   EXPECT_TRUE(RuntimesOf(owned).empty());
   for (pid_t init : ChildrenNamed("hearth-init"))
     EXPECT_FALSE(MemoryCgroupOf(init).filename().string().starts_with(owned.prefix)) << "sandbox " << init << " left";
-  EXPECT_EQ(MountCount(), mounts_before);
+  EXPECT_EQ(MountsUnder(state_), mounts_before);
   EXPECT_TRUE(WaitFor([&] { return LoopDevicesUnder(state) == 0; }, 5000)) << LoopDevicesUnder(state);
 }
 
