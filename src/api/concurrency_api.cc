@@ -363,6 +363,20 @@ asio::awaitable<void> LambdaApi::RunEvent(invoke::InvokeRequest* ev) {
 
 // --- Counters ---
 
+namespace {
+json::object LaunchCounters(const sandbox::Launcher* launcher) {
+  if (!launcher) return {};
+  const sandbox::LaunchStats l = launcher->stats();
+  return json::object{{"launched", l.launched},
+                      {"failed", l.failed},
+                      {"from_blank_pool", l.from_blank_pool},
+                      {"blanks_made_on_demand", l.blanks_made_on_demand},
+                      {"prestarted", l.prestarted},
+                      {"prestart_failed", l.prestart_failed},
+                      {"dead_in_pool", l.dead_in_pool}};
+}
+}  // namespace
+
 asio::awaitable<http::Response> LambdaApi::Stats(Request& req, const std::string& rid) {
   const scheduler::ManagerStats s = ctx_.manager->stats();
   json::object by_reason;
@@ -390,6 +404,7 @@ asio::awaitable<http::Response> LambdaApi::Stats(Request& req, const std::string
                                  {"memory_available_bytes", s.memory_available_bytes},
                                  {"memory_pending_bytes", s.memory_pending_bytes},
                                  {"memory_reserve_bytes", s.memory_reserve_bytes}}},
+      {"launches", LaunchCounters(ctx_.launcher)},
       {"async", json::object{{"pending", async_pending_},
                              {"throttle_retries", async_retries_},
                              {"dropped", async_dropped_}}},

@@ -23,6 +23,7 @@
 #include "http/server.h"
 #include "invoke/invoker.h"
 #include "invoke/registry.h"
+#include "sandbox/launcher.h"
 #include "scheduler/manager.h"
 #include "store/metadata_store.h"
 #include "telemetry/log_sink.h"
@@ -37,6 +38,7 @@ struct ApiContext {
   artifacts::CodeStore* code = nullptr;
   invoke::FunctionRegistry* registry = nullptr;
   scheduler::EnvironmentManager* manager = nullptr;
+  const sandbox::Launcher* launcher = nullptr;  // for its counters (GET /hearth/v1/stats)
   invoke::Invoker* invoker = nullptr;
   telemetry::LogSink* logs = nullptr;
   const Clock* clock = nullptr;

@@ -268,6 +268,7 @@ int Serve(const config::DaemonConfig& cfg_in) {
   actx.code = code->get();
   actx.registry = &registry;
   actx.manager = &manager;
+  actx.launcher = launcher.get();
   actx.invoker = &invoker;
   actx.logs = &logs;
   actx.clock = &clock;

@@ -70,6 +70,17 @@ class Process {
 
 using ProcessPtr = std::unique_ptr<Process>;
 
+// How launches were served, since the launcher was made (GET /hearth/v1/stats, "launches").
+struct LaunchStats {
+  int64_t launched = 0;            // processes started
+  int64_t failed = 0;              // Launch() calls that returned an error
+  int64_t from_blank_pool = 0;     // claimed a pre-made blank sandbox
+  int64_t blanks_made_on_demand = 0;  // the pool was empty: a blank made on the cold path
+  int64_t prestarted = 0;          // claimed a sandbox whose runtime was already running
+  int64_t prestart_failed = 0;     // such a claim failed; the function took the normal path
+  int64_t dead_in_pool = 0;        // pooled sandboxes found dead when taken (skipped)
+};
+
 class Launcher {
  public:
   virtual ~Launcher() = default;
@@ -82,6 +93,8 @@ class Launcher {
   virtual std::string TaskRoot(const std::filesystem::path& code_dir) const = 0;
   // Human-readable name ("process", "sandbox").
   virtual const char* name() const = 0;
+  // Counters; safe to call from any thread.
+  virtual LaunchStats stats() const = 0;
 };
 
 using LauncherPtr = std::unique_ptr<Launcher>;

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <fstream>
 #include <optional>
 #include <sstream>
@@ -133,6 +134,20 @@ class ProcessLauncher final : public Launcher {
   std::string TaskRoot(const fs::path& code_dir) const override { return code_dir.string(); }
 
   Result<ProcessPtr> Launch(const LaunchSpec& spec) override {
+    auto p = Start(spec);
+    (p ? launched_ : failed_).fetch_add(1, std::memory_order_relaxed);
+    return p;
+  }
+
+  LaunchStats stats() const override {
+    LaunchStats st;
+    st.launched = launched_.load(std::memory_order_relaxed);
+    st.failed = failed_.load(std::memory_order_relaxed);
+    return st;
+  }
+
+  // Launch() without the counting.
+  Result<ProcessPtr> Start(const LaunchSpec& spec) {
     // No mount namespace: the runtime sees host paths, so the entrypoint is mapped to its host
     // location (a runtime that hard-codes /opt or /var/runtime paths will not find them).
     fs::path entry = HostPath(spec, spec.entrypoint);
@@ -217,6 +232,7 @@ class ProcessLauncher final : public Launcher {
 
  private:
   fs::path state_dir_;
+  std::atomic<int64_t> launched_{0}, failed_{0};
 };
 
 }  // namespace

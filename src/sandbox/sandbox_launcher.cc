@@ -819,6 +819,18 @@ class SandboxLauncher final : public Launcher {
     return blank;
   }
 
+  // The first sandbox of `pool` still alive (dead ones are dropped and counted); null when empty.
+  BlankPtr TakeLive(BlankPool& pool) {
+    BlankPtr blank = pool.TryTake();
+    while (blank && !Alive(*blank)) {
+      Count(counters_.dead_in_pool);
+      blank = pool.TryTake();
+    }
+    return blank;
+  }
+
+  static void Count(std::atomic<int64_t>& counter) { counter.fetch_add(1, std::memory_order_relaxed); }
+
   static bool Alive(const Blank& b) {
     pollfd p{b.pidfd.get(), POLLIN, 0};
     return ::poll(&p, 1, 0) == 0;  // a pidfd becomes readable when the process exits
@@ -868,6 +880,26 @@ class SandboxLauncher final : public Launcher {
   }
 
   Result<ProcessPtr> Launch(const LaunchSpec& spec) override {
+    auto p = Start(spec);
+    Count(p ? counters_.launched : counters_.failed);
+    return p;
+  }
+
+  LaunchStats stats() const override {
+    auto get = [](const std::atomic<int64_t>& a) { return a.load(std::memory_order_relaxed); };
+    LaunchStats st;
+    st.launched = get(counters_.launched);
+    st.failed = get(counters_.failed);
+    st.from_blank_pool = get(counters_.from_blank_pool);
+    st.blanks_made_on_demand = get(counters_.blanks_made_on_demand);
+    st.prestarted = get(counters_.prestarted);
+    st.prestart_failed = get(counters_.prestart_failed);
+    st.dead_in_pool = get(counters_.dead_in_pool);
+    return st;
+  }
+
+  // Launch() without the counting of its outcome.
+  Result<ProcessPtr> Start(const LaunchSpec& spec) {
     fs::path entry = HostPath(spec, spec.entrypoint);
     if (entry.empty())
       return std::unexpected(Status::InvalidArgument(fmt::format("bad entrypoint '{}'", spec.entrypoint)));
@@ -875,21 +907,27 @@ class SandboxLauncher final : public Launcher {
 
     // A pre-started runtime for it, if there is one ready; on any failure there, the normal path.
     if (BlankPool* pool = PrestartPoolFor(spec)) {
-      BlankPtr blank = pool->TryTake();
-      while (blank && !Alive(*blank)) blank = pool->TryTake();
+      BlankPtr blank = TakeLive(*pool);
       if (blank) {
         auto p = LaunchIn(std::move(blank), spec, true);
-        if (p) return p;
-        // That sandbox is gone (destroyed with its runtime); the function still gets its start.
+        if (p) {
+          Count(counters_.prestarted);
+          return p;
+        }
+        // That sandbox is gone (destroyed with its runtime); the function still gets its start,
+        // and the failure shows in stats().
+        Count(counters_.prestart_failed);
       }
     }
     // A blank sandbox from the pool (skipping any that died while it waited), or one made now.
-    BlankPtr blank = blanks_.TryTake();
-    while (blank && !Alive(*blank)) blank = blanks_.TryTake();
-    if (!blank) {
+    BlankPtr blank = TakeLive(blanks_);
+    if (blank) {
+      Count(counters_.from_blank_pool);
+    } else {
       auto made = MakeBlank(true);
       if (!made) return std::unexpected(made.error());
       blank = std::move(*made);
+      Count(counters_.blanks_made_on_demand);
     }
     return LaunchIn(std::move(blank), spec, false);
   }
@@ -953,6 +991,10 @@ class SandboxLauncher final : public Launcher {
   TmpStorage tmp_;
   NetnsPool net_;
   std::unique_ptr<Spawner> spawner_;
+  struct Counters {
+    std::atomic<int64_t> launched{0}, failed{0}, from_blank_pool{0}, blanks_made_on_demand{0}, prestarted{0},
+        prestart_failed{0}, dead_in_pool{0};
+  } counters_;
   // Last: their threads use everything above, so they stop first.
   BlankPool blanks_;
   std::vector<std::unique_ptr<BlankPool>> prestarted_;  // one per opt_.prestart entry

@@ -487,6 +487,7 @@ TEST_F(SandboxTest, ABlankThatDiedInThePoolIsSkipped) {
   const fs::path state = state_ / "dead_blank_state";
   auto l = NewSandboxLauncher({.state_dir = state, .blank_pool = 1});
   ASSERT_TRUE(l.has_value()) << l.error().ToString();
+  const LaunchStats before = (*l)->stats();  // the launcher's self-test launched already
   // Alive a little: OwnedBy() reads the first sandbox's cgroup (an exited init has none, and an
   // empty prefix would match every sandbox of this process).
   Write("bootstrap", "#!/bin/sh\necho alive\nsleep 0.3\n");
@@ -510,6 +511,11 @@ TEST_F(SandboxTest, ABlankThatDiedInThePoolIsSkipped) {
   ASSERT_TRUE(p.has_value()) << p.error().ToString();
   UniqueFd out = (*p)->TakeStdout();
   EXPECT_EQ(ReadAll(out.get()), "alive\n");
+  const LaunchStats st = (*l)->stats();
+  EXPECT_EQ(st.launched - before.launched, 2);
+  EXPECT_EQ(st.failed, 0);
+  EXPECT_EQ(st.dead_in_pool - before.dead_in_pool, 1);  // the killed blank, skipped and counted
+  EXPECT_EQ(st.from_blank_pool + st.blanks_made_on_demand - before.from_blank_pool - before.blanks_made_on_demand, 2);
 }
 
 // The pre-started runtimes of the launcher whose cgroups are `o`: processes running
@@ -567,6 +573,7 @@ print("tmp", open("/tmp/written").read())
         PrestartRuntime{.name = "fake", .runtime_dir = runtime, .env = {"LANG=C.UTF-8", "TZ=:UTC"}, .count = 1});
     auto l = NewSandboxLauncher(std::move(opt));
     ASSERT_TRUE(l.has_value()) << l.error().ToString();
+    const LaunchStats before = (*l)->stats();  // the launcher's self-test launched already
     Write("handler.py", "x = 1\n", 0644);
     auto spec_for = [&](std::vector<std::string> env, int memory) {
       LaunchSpec s = Spec(memory);
@@ -626,6 +633,14 @@ print("tmp", open("/tmp/written").read())
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
     out = run(spec_for({"LANG=C.UTF-8", "TZ=:UTC"}, 128), &init);
     EXPECT_TRUE(out.ends_with(tail)) << out;
+    // The counters say how each of the five launches was served.
+    const LaunchStats st = (*l)->stats();
+    EXPECT_EQ(st.launched - before.launched, 5);
+    EXPECT_EQ(st.failed, 0);
+    EXPECT_EQ(st.prestarted - before.prestarted, 2);
+    // The killed runtime: skipped as dead, or its claim refused.
+    EXPECT_EQ(st.dead_in_pool + st.prestart_failed - before.dead_in_pool - before.prestart_failed, 1);
+    EXPECT_EQ(st.from_blank_pool + st.blanks_made_on_demand - before.from_blank_pool - before.blanks_made_on_demand, 3);
   }
   // The launcher is gone, with its waiting runtimes: no cgroups, processes, mounts or loop devices.
   EXPECT_EQ(CountCgroups(owned, false), 0);

@@ -317,13 +317,19 @@ class ProvisionedConcurrencyTest(StatsMixin, DaemonTestCase):
         self.assertEqual(json.loads(body)["AWS_LAMBDA_INITIALIZATION_TYPE"], "on-demand")
 
         # Three at once: two on provisioned environments, one spills over to an on-demand one.
-        before = self.stats()["invocations"]
+        before_all = self.stats()
+        before = before_all["invocations"]
         results = parallel(3, lambda i: raw_invoke(self.daemon.port, name, sleep_payload(1500),
                                                    qualifier="live"))
         self.assertEqual([r[0] for r in results], [200, 200, 200])
-        after = self.stats()["invocations"]
+        after_all = self.stats()
+        after = after_all["invocations"]
         self.assertEqual(after["provisioned"] - before["provisioned"], 2)
         self.assertEqual(after["spillover"] - before["spillover"], 1)
+        # The spill-over started exactly one process (the launcher's counters).
+        self.assertEqual(after_all["launches"]["launched"] - before_all["launches"]["launched"], 1,
+                         after_all["launches"])
+        self.assertEqual(after_all["launches"]["failed"], 0, after_all["launches"])
         # Provisioned environments are not reaped and stay two.
         self.assertEqual(self.stats()["environments"]["provisioned"]["idle"], 2)
 
