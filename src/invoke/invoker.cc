@@ -37,20 +37,23 @@ Result<Invoker::TargetRef> Invoker::Find(const std::string& name, const std::str
                                         account_, name, suffix));
   };
   if (!e) return std::unexpected(not_found(""));
-  if (qualifier.empty() || qualifier == config::kLatest) return TargetRef{&e->latest, &e->code_dir, &e->opt_dir};
+  if (qualifier.empty() || qualifier == config::kLatest)
+    return TargetRef{&e->latest, &e->code_dir, &e->opt_dir, e, nullptr};
   std::string_view version = qualifier;
   if (const config::AliasConfig* a = e->FindAlias(qualifier)) {
     version = PickVersion(*a, uniform_());
-    if (version == config::kLatest) return TargetRef{&e->latest, &e->code_dir, &e->opt_dir};
+    if (version == config::kLatest) return TargetRef{&e->latest, &e->code_dir, &e->opt_dir, e, nullptr};
   }
-  if (const VersionEntry* v = e->FindVersion(version)) return TargetRef{&v->config, &v->code_dir, &v->opt_dir};
+  if (const VersionEntry* v = e->FindVersion(version))
+    return TargetRef{&v->config, &v->code_dir, &v->opt_dir, e, v};
   return std::unexpected(not_found(":" + qualifier));
 }
 
 Result<Invoker::Target> Invoker::Resolve(const std::string& name, const std::string& qualifier) {
   auto ref = Find(name, qualifier);
   if (!ref) return std::unexpected(ref.error());
-  return Target{*ref->config, *ref->code_dir, *ref->opt_dir};
+  return Target{ref->version ? ref->version->Shared() : ref->function->LatestShared(), *ref->code_dir,
+                *ref->opt_dir};
 }
 
 Result<std::string> Invoker::Check(const std::string& function_name, const std::string& qualifier) {
@@ -60,10 +63,11 @@ Result<std::string> Invoker::Check(const std::string& function_name, const std::
 }
 
 asio::awaitable<Result<scheduler::InvokeOutcome>> Invoker::Invoke(InvokeRequest&& req) {
-  // A copy: the registry may change while this invocation runs.
+  // A snapshot (shared, immutable): the registry may change while this invocation runs.
   auto target = Resolve(req.function_name, req.qualifier);
   if (!target) co_return std::unexpected(target.error());
-  config::FunctionConfig cfg = std::move(target->config);
+  const std::shared_ptr<const config::FunctionConfig> shared = std::move(target->config);
+  const config::FunctionConfig& cfg = *shared;
   std::filesystem::path code_dir = std::move(target->code_dir);
   std::filesystem::path opt_dir = std::move(target->opt_dir);
 

@@ -52,7 +52,7 @@ class Invoker {
   // published version, or an alias's version picked by weight (one draw per call). NotFound for
   // unknown functions, versions and aliases.
   struct Target {
-    config::FunctionConfig config;
+    std::shared_ptr<const config::FunctionConfig> config;  // a snapshot: the registry may change
     std::filesystem::path code_dir;
     std::filesystem::path opt_dir;
   };
@@ -64,6 +64,8 @@ class Invoker {
     const config::FunctionConfig* config;
     const std::filesystem::path* code_dir;
     const std::filesystem::path* opt_dir;
+    const FunctionEntry* function;  // with version == nullptr: $LATEST
+    const VersionEntry* version;
   };
   Result<TargetRef> Find(const std::string& name, const std::string& qualifier);
 

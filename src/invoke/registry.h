@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -24,6 +25,14 @@ struct VersionEntry {
   config::FunctionConfig config;
   std::filesystem::path code_dir;
   std::filesystem::path opt_dir = {};
+
+  // An immutable snapshot of `config` shared by the invocations that run it (made on first use;
+  // a published version never changes), so an invoke takes a reference instead of a copy.
+  std::shared_ptr<const config::FunctionConfig> Shared() const {
+    if (!shared_cache) shared_cache = std::make_shared<const config::FunctionConfig>(config);
+    return shared_cache;
+  }
+  mutable std::shared_ptr<const config::FunctionConfig> shared_cache = {};  // Shared()'s
 };
 
 struct FunctionEntry {
@@ -41,6 +50,12 @@ struct FunctionEntry {
     auto it = versions.find(n);
     return it == versions.end() ? nullptr : &it->second;
   }
+  // A snapshot of `latest` (see VersionEntry::Shared); FunctionRegistry::Put replaces it.
+  std::shared_ptr<const config::FunctionConfig> LatestShared() const {
+    if (!latest_shared_cache) latest_shared_cache = std::make_shared<const config::FunctionConfig>(latest);
+    return latest_shared_cache;
+  }
+
   const config::AliasConfig* FindAlias(std::string_view name) const {
     auto it = aliases.find(name);
     return it == aliases.end() ? nullptr : &it->second;
@@ -56,6 +71,7 @@ struct FunctionEntry {
   const VersionEntry* LastVersion() const {
     return versions.empty() ? nullptr : &versions.rbegin()->second;
   }
+  mutable std::shared_ptr<const config::FunctionConfig> latest_shared_cache = {};  // LatestShared()'s
 };
 
 class FunctionRegistry {
@@ -74,6 +90,7 @@ class FunctionRegistry {
       return;
     }
     it->second.latest = std::move(entry.latest);
+    it->second.latest_shared_cache.reset();
     it->second.code_dir = std::move(entry.code_dir);
     it->second.opt_dir = std::move(entry.opt_dir);
     for (auto& [n, v] : entry.versions) it->second.versions.insert_or_assign(n, std::move(v));

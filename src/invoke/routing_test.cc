@@ -84,5 +84,29 @@ TEST(RegistryTest, VersionsAndAliasesSurviveLatestUpdates) {
   EXPECT_EQ(e->FindAlias("live"), nullptr);
 }
 
+TEST(RegistryTest, SharedSnapshotsAreReusedUntilLatestChanges) {
+  FunctionRegistry r;
+  config::FunctionConfig latest;
+  latest.name = "f";
+  latest.description = "one";
+  r.Put(FunctionEntry{latest, "/code/a"});
+  config::FunctionConfig v1 = latest;
+  v1.version = "1";
+  r.PutVersion(VersionEntry{v1, "/code/a"});
+  const FunctionEntry* e = r.Find("f");
+  auto a = e->LatestShared();
+  EXPECT_EQ(a, e->LatestShared());  // one snapshot for every invoke of the same $LATEST
+  EXPECT_EQ(a->description, "one");
+  auto v = e->FindVersion("1")->Shared();
+  EXPECT_EQ(v, e->FindVersion("1")->Shared());
+  latest.description = "two";
+  r.Put(FunctionEntry{latest, "/code/b"});
+  auto b = e->LatestShared();
+  EXPECT_NE(a, b);
+  EXPECT_EQ(b->description, "two");
+  EXPECT_EQ(a->description, "one");  // an invocation holding the old snapshot keeps it
+  EXPECT_EQ(e->FindVersion("1")->Shared(), v);  // published versions are untouched
+}
+
 }  // namespace
 }  // namespace hearth::invoke
