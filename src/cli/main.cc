@@ -2,15 +2,19 @@
 
 #include <cstdlib>
 #include <iostream>
+#include <string_view>
 
 #include <CLI/CLI.hpp>
 
 #include "cli/commands.h"
 #include "config/daemon_config.h"
+#include "daemon/malloc_tuning.h"
 #include "daemon/serve.h"
 
 int main(int argc, char** argv) {
   using namespace hearth;
+  // Before anything else (no threads, nothing open): the daemon runs with a larger malloc cache.
+  if (argc > 1 && std::string_view(argv[1]) == "serve") daemon::ReexecWithMallocTunables(argv);
   CLI::App app{"Hearth: AWS Lambda functions on your own machines.\n"
                "`hearth serve` runs the daemon (the Lambda API on 127.0.0.1:9000 by default); the other\n"
                "commands talk to a running daemon over that API, as the AWS CLI and SDKs do."};

@@ -188,6 +188,23 @@ while True:
 '''
 
 
+class MallocTuningTest(harness.DaemonTestCase):
+    """`hearth serve` re-executes itself once with glibc's per-thread malloc cache enlarged
+    (src/daemon/malloc_tuning.h); functions never see the variable."""
+
+    def test_daemon_runs_with_the_tunable_and_functions_do_not_inherit_it(self):
+        # The re-exec keeps the pid: the process started is the daemon answering.
+        with open(f"/proc/{self.daemon.proc.pid}/environ", "rb") as f:
+            env = f.read().split(b"\0")
+        self.assertIn(b"GLIBC_TUNABLES=glibc.malloc.tcache_count=256", env)
+        with open(f"/proc/{self.daemon.proc.pid}/cmdline", "rb") as f:
+            self.assertEqual(f.read().split(b"\0")[1], b"serve")
+        name = unique("tun")
+        self.daemon.create(name)
+        _, body = self.daemon.invoke(name, {"hearth_test": {"env": 1}})
+        self.assertNotIn("GLIBC_TUNABLES", json.loads(body))
+
+
 class RetirementTest(harness.DaemonTestCase):
     """Environments of a deleted or updated function go away, with everything they started."""
 
