@@ -51,12 +51,13 @@ void LogSink::Append(const std::string& function, std::string_view text) {
     it = files_.emplace(function, File{UniqueFd(fd), {}}).first;
   }
   File& f = it->second;
-  if (f.pending.empty()) dirty_.push_back(function);
+  const bool was_clean = f.pending.empty();
   f.pending.append(text);
   if (!loop_ || f.pending.size() >= 64 * 1024) {
     Write(f);
     return;
   }
+  if (was_clean) dirty_.push_back(function);
   if (!flush_posted_) {
     flush_posted_ = true;
     boost::asio::post(loop_, [weak = std::weak_ptr<LogSink*>(self_)] {
