@@ -72,6 +72,15 @@ TEST_F(ProcessLauncherTest, MissingEntrypointIsNotFound) {
   auto p = launcher->Launch(Spec());
   ASSERT_FALSE(p.has_value());
   EXPECT_EQ(p.error().code(), StatusCode::kNotFound);
+  // Counted as a failed launch; a launch that works counts as launched.
+  EXPECT_EQ(launcher->stats().failed, 1);
+  EXPECT_EQ(launcher->stats().launched, 0);
+  WriteScript("exit 0\n");
+  auto ok = launcher->Launch(Spec());
+  ASSERT_TRUE(ok.has_value()) << ok.error().ToString();
+  EXPECT_EQ(launcher->stats().launched, 1);
+  EXPECT_EQ(launcher->stats().failed, 1);
+  EXPECT_EQ(launcher->stats().from_blank_pool, 0);  // no pools without a sandbox
 }
 
 TEST_F(ProcessLauncherTest, SignalKillsTheWholeTree) {
