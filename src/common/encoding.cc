@@ -1,7 +1,6 @@
 #include "common/encoding.h"
 
 #include <openssl/evp.h>
-#include <openssl/rand.h>
 #include <openssl/sha.h>
 
 #include <pthread.h>

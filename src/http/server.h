@@ -103,14 +103,15 @@ struct ConnectionOptions {
   // Pipelined requests: when a response is ready and the peer has already sent the whole header
   // of its next request (pipelining), hold the response and send it in one write with the next
   // one (HTTP/1.1 answers in order, so the peer reads both as before; it is waiting for the next
-  // answer anyway). Held bytes go out before any read that needs the socket. The Runtime API
+  // answer anyway). Held bytes go out before any read that needs the socket, and once they reach
+  // 64 KiB. The Runtime API
   // turns this on: a runtime that pipelines `next` behind its POST gets the 202 together with its
   // next invocation, one wake-up instead of two. Default: off
   bool coalesce_pipelined = false;
   // Threads: when set, every request's Handler (and streaming handler) runs on this executor,
   // while the connection itself (reading, parsing, writing, its timers) stays on the executor it
-  // was accepted onto. The Lambda API uses it to keep its connections on io threads and the
-  // daemon's state on its loop. Default: none (handlers run on the connection's executor)
+  // was accepted onto. The Lambda API uses it with io_threads > 1 to keep its connections on io
+  // loops and the daemon's state on its main loop. Default: none (the connection's executor)
   asio::any_io_executor handler_executor;
   // Accepted connections are spread round-robin over these executors. Default: the acceptor's
   std::vector<asio::any_io_executor> connection_executors;
