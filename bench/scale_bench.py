@@ -473,7 +473,10 @@ def part_density(a, lg, echo_zip, results):
         m0 = meminfo()
         loops0 = count_loop_devices()
         used0 = m0["MemTotal"] - m0["MemAvailable"]
-        d = Daemon(a.build, iso, max(steps) + 16).start()
+        # Each step is a burst of N concurrent invokes: the account concurrency limit (default
+        # 1,000) must not be what stops it.
+        cap = max(steps) + 16
+        d = Daemon(a.build, iso, cap, extra=["--account-concurrency", str(cap), "--log-level", "warn"]).start()
         rows = []
         res[iso] = {"steps": rows, "used_before_kb": used0, "loop_devices_before": loops0}
         try:

@@ -1,5 +1,9 @@
 #include "http/server.h"
 
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <array>
 #include <charconv>
 #include <cstdio>
@@ -11,6 +15,8 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
+
+#include "common/unique_fd.h"
 
 namespace hearth::http {
 
@@ -300,6 +306,11 @@ asio::awaitable<void> ServeConnection(asio::ip::tcp::socket socket, std::shared_
 asio::awaitable<void> AcceptLoop(asio::ip::tcp::acceptor& acceptor, std::shared_ptr<Handler> handler,
                                  std::shared_ptr<const ConnectionOptions> opts) {
   std::size_t next = 0;
+  // One descriptor kept in reserve. Out of descriptors (EMFILE), a connection the kernel already
+  // accepted would wait in the backlog until some other descriptor is closed — minutes, when the
+  // others are idle keep-alive connections. Instead the reserve is given up to accept it and
+  // close it at once: its client learns now (EOF or reset) and can retry.
+  UniqueFd spare(::open("/dev/null", O_RDONLY | O_CLOEXEC));
   for (;;) {
     asio::any_io_executor ex = opts->connection_executors.empty()
                                    ? acceptor.get_executor()
@@ -307,7 +318,15 @@ asio::awaitable<void> AcceptLoop(asio::ip::tcp::acceptor& acceptor, std::shared_
     auto [ec, socket] = co_await acceptor.async_accept(ex, kNoThrow);
     if (ec) {
       if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
-      // EMFILE and friends: keep serving the connections we have rather than spinning.
+      if (ec == asio::error::no_descriptors && spare.valid()) {
+        spare = UniqueFd();
+        const int shed = ::accept4(acceptor.native_handle(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (shed >= 0) ::close(shed);
+        spare = UniqueFd(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+        if (shed >= 0) continue;
+      }
+      // Still short of descriptors or buffers: keep serving the connections we have rather than
+      // spinning.
       if (ec == asio::error::no_descriptors || ec == asio::error::no_buffer_space) {
         asio::steady_timer t(acceptor.get_executor(), std::chrono::milliseconds(50));
         co_await t.async_wait(kNoThrow);

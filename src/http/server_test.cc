@@ -1,7 +1,11 @@
 #include "http/server.h"
 
 #include <netinet/in.h>
+#include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -229,6 +233,58 @@ TEST_F(ServerFixture, MalformedPipelinedRequestStillGetsTheHeldAnswerFirst) {
   Send(std::string(kFast) + "NOT-HTTP\r\n\r\n");
   std::string got = ReadFor(std::chrono::milliseconds(500));
   EXPECT_NE(got.find("body of /fast"), std::string::npos) << got;
+}
+
+asio::awaitable<Response> AnswerX(Request& req) { co_return MakeResponse(req, bhttp::status::ok, "x"); }
+
+TEST(AcceptLoopTest, OutOfDescriptorsAConnectionIsClosedAtOnceNotLeftWaiting) {
+  int port_pipe[2];
+  ASSERT_EQ(::pipe(port_pipe), 0);
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    // A server that has used up its descriptors (its limit lowered, the rest taken).
+    ::close(port_pipe[0]);
+    asio::io_context io;
+    asio::ip::tcp::acceptor acc(io, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+    auto handler = std::make_shared<Handler>(&AnswerX);
+    auto opts = std::make_shared<ConnectionOptions>();
+    opts->body_limit = [](const RequestHeader&) -> std::uint64_t { return 1024; };
+    opts->on_too_large = [](const RequestHeader&) { return Response{bhttp::status::payload_too_large, 11}; };
+    asio::co_spawn(io, AcceptLoop(acc, handler, opts), asio::detached);
+    io.poll();  // the loop runs: its reserve descriptor is open and an accept is pending
+    rlimit rl{128, 128};
+    if (::setrlimit(RLIMIT_NOFILE, &rl) != 0) ::_exit(2);
+    while (::open("/dev/null", O_RDONLY) >= 0) {
+    }
+    const unsigned short port = acc.local_endpoint().port();
+    if (::write(port_pipe[1], &port, sizeof port) != sizeof port) ::_exit(3);
+    io.run_for(std::chrono::seconds(5));
+    ::_exit(0);
+  }
+  ::close(port_pipe[1]);
+  unsigned short port = 0;
+  ASSERT_EQ(::read(port_pipe[0], &port, sizeof port), static_cast<ssize_t>(sizeof port));
+  ::close(port_pipe[0]);
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);  // the kernel's backlog
+  const std::string req = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+  ASSERT_EQ(::send(fd, req.data(), req.size(), MSG_NOSIGNAL), static_cast<ssize_t>(req.size()));
+  // The server cannot serve it, but says so at once (EOF or reset), not after minutes.
+  pollfd p{fd, POLLIN, 0};
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_EQ(::poll(&p, 1, 2000), 1) << "the connection was left waiting";
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(2));
+  char buf[64];
+  EXPECT_LE(::recv(fd, buf, sizeof buf, 0), 0);  // no answer, the connection is gone
+  ::close(fd);
+  ::kill(pid, SIGKILL);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
 }
 
 }  // namespace
