@@ -7,6 +7,7 @@
 #include <array>
 #include <charconv>
 #include <cstdio>
+#include <mutex>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/write.hpp>
@@ -15,8 +16,6 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
-
-#include "common/unique_fd.h"
 
 namespace hearth::http {
 
@@ -303,14 +302,39 @@ asio::awaitable<void> ServeConnection(asio::ip::tcp::socket socket, std::shared_
   stream.socket().close(ignored);
 }
 
+namespace {
+
+// One descriptor kept in reserve for the whole process. Out of descriptors (EMFILE), a connection
+// the kernel already accepted would wait in the backlog until some other descriptor is closed —
+// minutes, when the others are idle keep-alive connections. Instead the reserve is given up to
+// accept it and close it at once: its client learns now (EOF or reset) and can retry. One for
+// all listeners (every environment has one), guarded for the io threads.
+std::mutex g_reserve_mu;
+int g_reserve_fd = -1;
+
+void KeepReserve() {
+  std::lock_guard<std::mutex> lock(g_reserve_mu);
+  if (g_reserve_fd < 0) g_reserve_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
+// True when a waiting connection was accepted and closed.
+bool ShedOneConnection(int listen_fd) {
+  std::lock_guard<std::mutex> lock(g_reserve_mu);
+  if (g_reserve_fd < 0) g_reserve_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (g_reserve_fd < 0) return false;
+  ::close(g_reserve_fd);
+  const int shed = ::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+  if (shed >= 0) ::close(shed);
+  g_reserve_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  return shed >= 0;
+}
+
+}  // namespace
+
 asio::awaitable<void> AcceptLoop(asio::ip::tcp::acceptor& acceptor, std::shared_ptr<Handler> handler,
                                  std::shared_ptr<const ConnectionOptions> opts) {
   std::size_t next = 0;
-  // One descriptor kept in reserve. Out of descriptors (EMFILE), a connection the kernel already
-  // accepted would wait in the backlog until some other descriptor is closed — minutes, when the
-  // others are idle keep-alive connections. Instead the reserve is given up to accept it and
-  // close it at once: its client learns now (EOF or reset) and can retry.
-  UniqueFd spare(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  KeepReserve();
   for (;;) {
     asio::any_io_executor ex = opts->connection_executors.empty()
                                    ? acceptor.get_executor()
@@ -318,13 +342,7 @@ asio::awaitable<void> AcceptLoop(asio::ip::tcp::acceptor& acceptor, std::shared_
     auto [ec, socket] = co_await acceptor.async_accept(ex, kNoThrow);
     if (ec) {
       if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
-      if (ec == asio::error::no_descriptors && spare.valid()) {
-        spare = UniqueFd();
-        const int shed = ::accept4(acceptor.native_handle(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
-        if (shed >= 0) ::close(shed);
-        spare = UniqueFd(::open("/dev/null", O_RDONLY | O_CLOEXEC));
-        if (shed >= 0) continue;
-      }
+      if (ec == asio::error::no_descriptors && ShedOneConnection(acceptor.native_handle())) continue;
       // Still short of descriptors or buffers: keep serving the connections we have rather than
       // spinning.
       if (ec == asio::error::no_descriptors || ec == asio::error::no_buffer_space) {
