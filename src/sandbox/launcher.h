@@ -6,6 +6,7 @@
 // Thread safety: Launch() may be called from several worker threads at once. It blocks (process
 // creation): call it off the event loop.
 
+#include <atomic>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -84,8 +85,10 @@ struct LaunchStats {
 class Launcher {
  public:
   virtual ~Launcher() = default;
-  // Starts `spec`. NotFound/PermissionDenied when the entrypoint cannot be executed.
-  virtual Result<ProcessPtr> Launch(const LaunchSpec& spec) = 0;
+  // Starts `spec`: checks its entrypoint (InvalidArgument for a path outside the runtime's roots,
+  // NotFound/PermissionDenied when it cannot be executed), then the launcher's Start(). Counts
+  // every outcome (stats()). Safe to call from several threads.
+  Result<ProcessPtr> Launch(const LaunchSpec& spec);
   // Removes what environments of a killed daemon left behind (called once at start).
   virtual Status SweepLeftovers() = 0;
   // The path under which the runtime sees `code_dir` (LAMBDA_TASK_ROOT): the host path itself for
@@ -94,7 +97,17 @@ class Launcher {
   // Human-readable name ("process", "sandbox").
   virtual const char* name() const = 0;
   // Counters; safe to call from any thread.
-  virtual LaunchStats stats() const = 0;
+  LaunchStats stats() const;
+
+ protected:
+  // Starts `spec`, whose entrypoint is `entry` on the host (checked executable).
+  virtual Result<ProcessPtr> Start(const LaunchSpec& spec, const std::filesystem::path& entry) = 0;
+  // Adds the launcher's own counters (pools...); launched and failed are counted by Launch().
+  virtual void AddStats(LaunchStats& /*stats*/) const {}
+
+ private:
+  std::atomic<int64_t> launched_{0};
+  std::atomic<int64_t> failed_{0};
 };
 
 using LauncherPtr = std::unique_ptr<Launcher>;

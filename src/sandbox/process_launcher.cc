@@ -12,7 +12,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <fstream>
 #include <optional>
 #include <sstream>
@@ -133,27 +132,9 @@ class ProcessLauncher final : public Launcher {
   const char* name() const override { return "process"; }
   std::string TaskRoot(const fs::path& code_dir) const override { return code_dir.string(); }
 
-  Result<ProcessPtr> Launch(const LaunchSpec& spec) override {
-    auto p = Start(spec);
-    (p ? launched_ : failed_).fetch_add(1, std::memory_order_relaxed);
-    return p;
-  }
-
-  LaunchStats stats() const override {
-    LaunchStats st;
-    st.launched = launched_.load(std::memory_order_relaxed);
-    st.failed = failed_.load(std::memory_order_relaxed);
-    return st;
-  }
-
-  // Launch() without the counting.
-  Result<ProcessPtr> Start(const LaunchSpec& spec) {
-    // No mount namespace: the runtime sees host paths, so the entrypoint is mapped to its host
-    // location (a runtime that hard-codes /opt or /var/runtime paths will not find them).
-    fs::path entry = HostPath(spec, spec.entrypoint);
-    if (entry.empty())
-      return std::unexpected(Status::InvalidArgument(fmt::format("bad entrypoint '{}'", spec.entrypoint)));
-    if (::access(entry.c_str(), X_OK) != 0) return std::unexpected(PosixError(entry.string(), errno));
+  // No mount namespace: the runtime sees host paths, so the entrypoint runs from its host
+  // location `entry` (a runtime that hard-codes /opt or /var/runtime paths will not find them).
+  Result<ProcessPtr> Start(const LaunchSpec& spec, const fs::path& entry) override {
 
     auto listener = ListenLoopback();
     if (!listener) return std::unexpected(listener.error());
@@ -232,7 +213,6 @@ class ProcessLauncher final : public Launcher {
 
  private:
   fs::path state_dir_;
-  std::atomic<int64_t> launched_{0}, failed_{0};
 };
 
 }  // namespace

@@ -196,6 +196,21 @@ void AttachFunctionMounts(int sock) {
   if (::chdir(kTaskRoot) != 0) ChildFail(sock, ChildStep::kPivotRoot, errno, "chdir", kTaskRoot);
 }
 
+// The last steps before the function's code runs, the same for a plain claim and a pre-started
+// runtime's: signals sent to the init are forwarded to the runtime, the sandbox user, the
+// parent-death signal again (changing credentials clears it), and seccomp last: from here on,
+// only what the bootstrap may do.
+void EnterFunctionIdentity(const BlankSetup& setup, int sock) {
+  struct sigaction fwd {};
+  fwd.sa_handler = ForwardSignal;
+  fwd.sa_flags = SA_RESTART;
+  for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2}) ::sigaction(sig, &fwd, nullptr);
+  const char* what = "";
+  if (int e = DropIdentity(setup.uid, setup.gid, &what); e != 0) ChildFail(sock, ChildStep::kIdentity, e, what);
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+  if (int e = LoadSeccompPolicy(setup.seccomp); e != 0) ChildFail(sock, ChildStep::kSeccomp, e, "seccomp(SET_MODE_FILTER)");
+}
+
 [[noreturn]] void RunClaimed(const BlankSetup& setup, int sock, int out_w, int err_w);
 [[noreturn]] void RunPrestarted(const BlankSetup& setup, int sock, int out_w, int err_w);
 [[noreturn]] void ReapUntilBootstrapExits(int sock, pid_t boot);
@@ -279,23 +294,12 @@ void AttachFunctionMounts(int sock) {
 // the bootstrap; then the init's reaping loop.
 [[noreturn]] void RunClaimed(const BlankSetup& setup, int sock, int out_w, int err_w) {
   AwaitClaim(sock);
-  const char* what = "";
   if (g_claim.prestart) RunPrestarted(setup, sock, out_w, err_w);
   // Made at the spawner's low priority; the function runs at the normal one.
   if (::setpriority(PRIO_PROCESS, 0, 0) != 0) ChildFail(sock, ChildStep::kClaim, errno, "setpriority 0");
 
   AttachFunctionMounts(sock);
-
-  struct sigaction fwd {};
-  fwd.sa_handler = ForwardSignal;
-  fwd.sa_flags = SA_RESTART;
-  for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2}) ::sigaction(sig, &fwd, nullptr);
-
-  if (int e = DropIdentity(setup.uid, setup.gid, &what); e != 0) ChildFail(sock, ChildStep::kIdentity, e, what);
-  // The kernel clears the parent-death signal when credentials change: set it again.
-  ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-  // Seccomp last: from here on, only what the bootstrap may do.
-  if (int e = LoadSeccompPolicy(setup.seccomp); e != 0) ChildFail(sock, ChildStep::kSeccomp, e, "seccomp(SET_MODE_FILTER)");
+  EnterFunctionIdentity(setup, sock);
 
   // The bootstrap: clone(CLONE_VM | CLONE_VFORK) on our own stack block, as posix_spawn does: no
   // copy of the init's address space, and the init resumes only once the bootstrap has executed or
@@ -392,13 +396,7 @@ void AttachFunctionMounts(int sock) {
   if (::setpriority(PRIO_PROCESS, 0, 0) != 0 || ::setpriority(PRIO_PGRP, static_cast<id_t>(boot), 0) != 0)
     ChildFail(sock, ChildStep::kClaim, errno, "setpriority 0");
   AttachFunctionMounts(sock);
-  struct sigaction fwd {};
-  fwd.sa_handler = ForwardSignal;
-  fwd.sa_flags = SA_RESTART;
-  for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2}) ::sigaction(sig, &fwd, nullptr);
-  if (int e = DropIdentity(setup.uid, setup.gid, &what); e != 0) ChildFail(sock, ChildStep::kIdentity, e, what);
-  ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-  if (int e = LoadSeccompPolicy(setup.seccomp); e != 0) ChildFail(sock, ChildStep::kSeccomp, e, "seccomp(SET_MODE_FILTER)");
+  EnterFunctionIdentity(setup, sock);
   // The function's environment, NUL-terminated entries, then end of stream.
   for (size_t i = 0; i < g_claim.n_env; ++i) {
     const char* e = g_claim.envp[i];
@@ -879,31 +877,16 @@ class SandboxLauncher final : public Launcher {
     return Status::Ok();
   }
 
-  Result<ProcessPtr> Launch(const LaunchSpec& spec) override {
-    auto p = Start(spec);
-    Count(p ? counters_.launched : counters_.failed);
-    return p;
-  }
-
-  LaunchStats stats() const override {
+  void AddStats(LaunchStats& st) const override {
     auto get = [](const std::atomic<int64_t>& a) { return a.load(std::memory_order_relaxed); };
-    LaunchStats st;
-    st.launched = get(counters_.launched);
-    st.failed = get(counters_.failed);
     st.from_blank_pool = get(counters_.from_blank_pool);
     st.blanks_made_on_demand = get(counters_.blanks_made_on_demand);
     st.prestarted = get(counters_.prestarted);
     st.prestart_failed = get(counters_.prestart_failed);
     st.dead_in_pool = get(counters_.dead_in_pool);
-    return st;
   }
 
-  // Launch() without the counting of its outcome.
-  Result<ProcessPtr> Start(const LaunchSpec& spec) {
-    fs::path entry = HostPath(spec, spec.entrypoint);
-    if (entry.empty())
-      return std::unexpected(Status::InvalidArgument(fmt::format("bad entrypoint '{}'", spec.entrypoint)));
-    if (::access(entry.c_str(), X_OK) != 0) return std::unexpected(PosixError(entry.string(), errno));
+  Result<ProcessPtr> Start(const LaunchSpec& spec, const fs::path& /*entry*/) override {
 
     // A pre-started runtime for it, if there is one ready; on any failure there, the normal path.
     if (BlankPool* pool = PrestartPoolFor(spec)) {
@@ -992,8 +975,8 @@ class SandboxLauncher final : public Launcher {
   NetnsPool net_;
   std::unique_ptr<Spawner> spawner_;
   struct Counters {
-    std::atomic<int64_t> launched{0}, failed{0}, from_blank_pool{0}, blanks_made_on_demand{0}, prestarted{0},
-        prestart_failed{0}, dead_in_pool{0};
+    std::atomic<int64_t> from_blank_pool{0}, blanks_made_on_demand{0}, prestarted{0}, prestart_failed{0},
+        dead_in_pool{0};
   } counters_;
   // Last: their threads use everything above, so they stop first.
   BlankPool blanks_;
