@@ -562,11 +562,21 @@ http::Response LambdaApi::DryRun(const Request& req, const std::string& rid,
   return res;
 }
 
-asio::awaitable<Status> LambdaApi::CheckPayload(const std::string& payload) const {
-  if (payload.size() <= kParseOnLoopLimit) co_return ValidateJsonPayload(payload);
-  auto validate = [&payload]() { return ValidateJsonPayload(payload); };
-  Status valid = co_await RunBlocking(*ctx_.workers, std::move(validate));
-  co_return valid;
+asio::awaitable<Result<LambdaApi::InvokeInput>> LambdaApi::ReadInvokeInput(Request& req) const {
+  auto client_context = DecodeClientContext(req["X-Amz-Client-Context"]);
+  if (!client_context) co_return std::unexpected(client_context.error());
+  InvokeInput in{std::move(*client_context), std::move(req.body())};
+  if (in.payload.empty()) in.payload = "{}";
+  const std::string& payload = in.payload;
+  Status valid;
+  if (payload.size() <= kParseOnLoopLimit) {
+    valid = ValidateJsonPayload(payload);
+  } else {
+    auto validate = [&payload]() { return ValidateJsonPayload(payload); };
+    valid = co_await RunBlocking(*ctx_.workers, std::move(validate));
+  }
+  if (!valid.ok()) co_return std::unexpected(valid);
+  co_return in;
 }
 
 asio::awaitable<http::Response> LambdaApi::Invoke(Request& req, const std::string& rid,
@@ -584,20 +594,16 @@ asio::awaitable<http::Response> LambdaApi::Invoke(Request& req, const std::strin
   if (!checked) co_return Error(req, rid, checked.error());
   const std::string executed = *checked;
   if (type == "DryRun") co_return DryRun(req, rid, executed);
-  auto client_context = DecodeClientContext(req["X-Amz-Client-Context"]);
-  if (!client_context) co_return Error(req, rid, client_context.error());
-  std::string payload = std::move(req.body());
-  if (payload.empty()) payload = "{}";
-  Status valid = co_await CheckPayload(payload);
-  if (!valid.ok()) co_return Error(req, rid, valid);
+  auto input = co_await ReadInvokeInput(req);
+  if (!input) co_return Error(req, rid, input.error());
 
   invoke::InvokeRequest ir;
   ir.request_id = rid;
   ir.function_name = fr->name;
   ir.qualifier = fr->qualifier;
   ir.invoked_arn = Arn(fr->name, fr->qualifier);
-  ir.payload = std::move(payload);
-  ir.client_context = std::move(*client_context);
+  ir.payload = std::move(input->payload);
+  ir.client_context = std::move(input->client_context);
   if (std::string_view trace = req["X-Amzn-Trace-Id"]; !trace.empty())
     ir.trace_id = std::string(trace);
 

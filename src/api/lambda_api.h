@@ -168,8 +168,14 @@ class LambdaApi {
   // The 204 answer to an Invoke / InvokeWithResponseStream with X-Amz-Invocation-Type DryRun.
   Response DryRun(const Request& req, const std::string& rid,
                   const std::string& executed_version) const;
-  // The invoke payload is JSON (checked on the worker pool when large).
-  boost::asio::awaitable<Status> CheckPayload(const std::string& payload) const;
+  // What an Invoke / InvokeWithResponseStream request hands its function: the decoded
+  // X-Amz-Client-Context and the body ("{}" when empty, moved out of `req`), checked to be JSON
+  // (on the worker pool when large).
+  struct InvokeInput {
+    std::string client_context;
+    std::string payload;
+  };
+  boost::asio::awaitable<Result<InvokeInput>> ReadInvokeInput(Request& req) const;
   // Resolves a path's function reference (name, partial or full ARN) and query qualifier.
   Result<struct FunctionRef> ResolveRef(const std::string& ref, const std::string& qualifier) const;
   // The function a concurrency call names (concurrency_api.cc): `ref` resolved with the query

@@ -131,12 +131,8 @@ asio::awaitable<std::optional<http::Response>> LambdaApi::InvokeWithResponseStre
   if (!checked) co_return Error(req, rid, checked.error());
   const std::string executed = *checked;
   if (type == "DryRun") co_return DryRun(req, rid, executed);
-  auto client_context = DecodeClientContext(req["X-Amz-Client-Context"]);
-  if (!client_context) co_return Error(req, rid, client_context.error());
-  std::string payload = std::move(req.body());
-  if (payload.empty()) payload = "{}";
-  Status valid = co_await CheckPayload(payload);
-  if (!valid.ok()) co_return Error(req, rid, valid);
+  auto input = co_await ReadInvokeInput(req);
+  if (!input) co_return Error(req, rid, input.error());
 
   bhttp::response_header<> header;
   header.result(bhttp::status::ok);
@@ -152,8 +148,8 @@ asio::awaitable<std::optional<http::Response>> LambdaApi::InvokeWithResponseStre
   ir.function_name = fr->name;
   ir.qualifier = executed;  // the version chosen above, not a second routing draw
   ir.invoked_arn = Arn(fr->name, fr->qualifier);
-  ir.payload = std::move(payload);
-  ir.client_context = std::move(*client_context);
+  ir.payload = std::move(input->payload);
+  ir.client_context = std::move(input->client_context);
   if (std::string_view trace = req["X-Amzn-Trace-Id"]; !trace.empty()) ir.trace_id = std::string(trace);
   ir.stream = sink;
 
